@@ -1,0 +1,1 @@
+"""FastAPI service for shippers, fleet ops and drivers."""

@@ -1,0 +1,1 @@
+"""MQTT -> Kafka bridge, Kafka -> TimescaleDB store, geo and trip processors."""

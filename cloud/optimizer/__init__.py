@@ -1,0 +1,1 @@
+"""Vehicle routing: model builder, engines, checker, dispatch."""

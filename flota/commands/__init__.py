@@ -1,0 +1,1 @@
+"""One module per `flota` subcommand group; each imports its part lazily."""

@@ -1,0 +1,15 @@
+"""`flota bridge`: Run the MQTT <-> Kafka bridge."""
+
+from __future__ import annotations
+
+import typer
+
+from flota.commands._common import not_built
+
+app = typer.Typer(help="Run the MQTT <-> Kafka bridge.", no_args_is_help=True)
+
+
+@app.command("status")
+def status() -> None:
+    """Not built yet."""
+    not_built("bridge", 4)

@@ -1,0 +1,1 @@
+"""ONNX models, their cards and the code that trains them."""

@@ -1,0 +1,1 @@
+"""Exported ONNX models with their cards."""
