@@ -1,0 +1,103 @@
+"""Validated settings for the cloud processes, read from ``FLOTA_*`` environment variables.
+
+One settings class per process (bridge, store, geo, optimizer service, API), built from shared
+field groups. Every class refuses default or empty secrets at start, so a process pointed at
+production can never run with a password copied from an example.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Secrets that appear in examples and images; a process refuses to start with any of them.
+DEFAULT_SECRETS = frozenset(
+    {"", "changeme", "change-me", "password", "secret", "admin", "postgres", "flota", "test"}
+)
+
+
+class SettingsError(ValueError):
+    """A setting that a process must not start with."""
+
+
+def _strong_secret(value: SecretStr) -> SecretStr:
+    if value.get_secret_value().strip().lower() in DEFAULT_SECRETS:
+        raise SettingsError("refusing a default or empty secret; set a real one")
+    return value
+
+
+def _database_url(value: SecretStr) -> SecretStr:
+    url = value.get_secret_value()
+    parts = urlsplit(url)
+    if parts.scheme not in {"postgresql", "postgres"}:
+        raise SettingsError("the database URL must start with postgresql://")
+    local_socket = not parts.hostname or parts.hostname.startswith("/") or "host=/" in url
+    if parts.password is None:
+        if not local_socket:
+            raise SettingsError("a database URL over TCP needs a password")
+    elif parts.password.lower() in DEFAULT_SECRETS:
+        raise SettingsError("refusing a default database password; set a real one")
+    return value
+
+
+Secret = Annotated[SecretStr, AfterValidator(_strong_secret)]
+DatabaseUrl = Annotated[SecretStr, AfterValidator(_database_url)]
+
+_CONFIG = SettingsConfigDict(env_prefix="FLOTA_", extra="ignore", frozen=True)
+
+
+class MqttSettings(BaseSettings):
+    """How a cloud process reaches the MQTT broker."""
+
+    model_config = _CONFIG
+
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = Field(1883, ge=1, le=65535)
+    mqtt_username: str = "flota-bridge"
+    mqtt_password: Secret
+    mqtt_tls_ca: str | None = None
+    mqtt_tls_cert: str | None = None
+    mqtt_tls_key: str | None = None
+
+
+class KafkaSettings(BaseSettings):
+    """How a cloud process reaches Kafka. ``kafka_api_version`` pins the protocol version for
+    brokers that do not answer ApiVersions fully (Tansu needs ``2.0.0`` for consumer groups)."""
+
+    model_config = _CONFIG
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_api_version: str | None = None
+    kafka_topic_prefix: str = "flota"
+
+    def api_version_tuple(self) -> tuple[int, ...] | None:
+        if not self.kafka_api_version:
+            return None
+        return tuple(int(p) for p in self.kafka_api_version.split("."))
+
+
+class DatabaseSettings(BaseSettings):
+    """How a cloud process reaches PostgreSQL / TimescaleDB."""
+
+    model_config = _CONFIG
+
+    database_url: DatabaseUrl
+
+
+class BridgeSettings(MqttSettings, KafkaSettings):
+    """`flota bridge`: MQTT <-> Kafka."""
+
+    share_group: str | None = "bridge"  # None: plain subscription (brokers without $share)
+    metrics_port: int | None = None
+
+
+class StoreSettings(KafkaSettings, DatabaseSettings):
+    """`flota ingest store`: Kafka -> database."""
+
+    consumer_group: str = "flota-store"
+    batch_max_records: int = Field(5000, ge=1)
+    batch_max_wait_ms: int = Field(200, ge=1)
+    metrics_port: int | None = None
