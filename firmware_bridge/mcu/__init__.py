@@ -1,0 +1,1 @@
+"""The framed binary link to the vehicle microcontroller (docs/firmware-protocol.md)."""
