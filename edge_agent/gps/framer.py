@@ -74,6 +74,12 @@ class NmeaFramer:
         self._frame_line(rest, out)
         return out
 
+    def reset(self) -> None:
+        """Forget a partial line (the port was reopened: its end will never come)."""
+        if self._buffer.strip(b" \t\x00"):
+            self.counters.add("partial_line_discarded", _show(self._buffer))
+        self._buffer = b""
+
     def _frame_line(self, line: bytes, out: list[str]) -> None:
         if not line.strip(b" \t\x00"):
             return

@@ -16,6 +16,11 @@ import pynmea2
 # The sentence types that feed a fix; any talker (GP, GN, GL, GA, GB, BD, GQ, QZ, ...).
 FIX_SENTENCES = frozenset({"GGA", "RMC", "GNS", "GLL", "GSA", "VTG", "ZDA", "GST"})
 
+# Every talker sentence type pynmea2 knows: the rest are counted as unknown, not ignored.
+_KNOWN_TYPES: frozenset[str] = frozenset(
+    str(name) for name in getattr(pynmea2.TalkerSentence, "sentence_types", {})
+)
+
 
 @dataclass(frozen=True, slots=True)
 class RawSentence:
@@ -60,7 +65,8 @@ def decode(sentence: str) -> RawSentence:
         raise SentenceError("unknown_type", sentence)
     kind = address[2:].upper()
     if kind not in FIX_SENTENCES:
-        raise SentenceError("ignored_type", sentence)
+        known = kind in _KNOWN_TYPES
+        raise SentenceError("ignored_type" if known else "unknown_type", sentence)
     star = sentence.rfind("*")
     body = sentence[: star if star >= 0 else len(sentence)]
     try:
