@@ -1,0 +1,1 @@
+"""CAN frames -> signals with cantools and a DBC file; candump text as an input source."""
