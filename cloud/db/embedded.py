@@ -51,7 +51,9 @@ class EmbeddedPostgres:
             raise DbUnavailableError(
                 f"embedded PostgreSQL did not start in {self.data_dir}"
             ) from err
-        admin_url = str(self._server.get_uri())
+        # The wheel writes "postgres:@" (an empty password); over its socket none is needed, and
+        # the settings validation refuses an empty one, so drop it.
+        admin_url = str(self._server.get_uri()).replace("postgres:@", "postgres@", 1)
         with connect(admin_url, autocommit=True) as conn:
             if not conn.execute(
                 "SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)

@@ -15,7 +15,7 @@
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-STACK="$REPO/.stack"
+STACK="${FLOTA_STACK_DIR:-$REPO/.stack}"
 HERE="$STACK/timescaledb"
 PGHOME="$HERE/pg"                     # owned by the postgres user; bind-mounted into the root
 PWFILE="$HERE/password"               # the flota role's password, generated at first start
