@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Mosquitto 2 (Debian's package) for the local stack: start|stop|status.
 # Listens on 127.0.0.1:${FLOTA_MQTT_PORT:-18830}, anonymous access off, per-device passwords and
-# ACL rendered from deploy/local/devices.json by cloud.ingest.mqtt_auth (secrets in .stack/).
+# rules (dynamic-security plugin) rendered from deploy/local/devices.json by
+# cloud.ingest.mqtt_auth; the generated passwords stay in .stack/mosquitto/.
 set -euo pipefail
 SVC=mosquitto
 # shellcheck source=lib.sh
@@ -24,11 +25,24 @@ ensure_installed() {
     MOSQUITTO="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
 }
 
+# Debian ships the dynamic-security plugin inside the mosquitto package, in the multiarch dir.
+find_dynsec() {
+    local path
+    for path in /usr/lib/*/mosquitto_dynamic_security.so /usr/lib/mosquitto_dynamic_security.so \
+        /usr/local/lib/mosquitto_dynamic_security.so; do
+        [[ -f "$path" ]] && echo "$path" && return 0
+    done
+    dpkg -L mosquitto 2>/dev/null | grep -m1 'mosquitto_dynamic_security\.so$'
+}
+
 render() {
     require_python
     mkdir -p "$STATE/data"
     (cd "$REPO" && "$PY" -m cloud.ingest.mqtt_auth --registry "$REGISTRY" --out-dir "$STATE") >&2
+    local dynsec
+    dynsec="$(find_dynsec)" || die "mosquitto_dynamic_security.so not found (package mosquitto)"
     sed -e "s#@STATE@#$STATE#g" -e "s#@PORT@#$PORT#g" -e "s#@USER@#$(id -un)#g" \
+        -e "s#@DYNSEC@#$dynsec#g" \
         "$REPO/deploy/local/mosquitto/mosquitto.conf.in" >"$CONF.tmp"
     mv -f "$CONF.tmp" "$CONF"
 }
@@ -55,7 +69,7 @@ healthy() {
 
 # What Mosquitto reads at start and on SIGHUP; a change means a reload is due.
 fingerprint() {
-    cat "$STATE/passwd" "$STATE/acl" "$CONF" 2>/dev/null | sha256sum || true
+    cat "$STATE/dynamic-security.json" "$CONF" 2>/dev/null | sha256sum || true
 }
 
 write_env_file() {
@@ -76,16 +90,16 @@ start() {
     after="$(fingerprint)"
     if pid_alive "$PIDFILE"; then
         if [[ "$before" != "$after" ]]; then
-            log "registry or config changed: reloading (SIGHUP)"
-            kill -HUP "$(cat "$PIDFILE")"
-            sleep 0.3
-        fi
-        if healthy; then
+            # The plugin reads its file only at start; persistence keeps sessions and queues.
+            log "registry or config changed: restarting"
+            stop_pid "$PIDFILE" 15
+        elif healthy; then
             write_env_file
             log "already running (pid $(cat "$PIDFILE")) on 127.0.0.1:$PORT"
             return 0
+        else
+            die "running (pid $(cat "$PIDFILE")) but the health check fails" "$LOGFILE"
         fi
-        die "running (pid $(cat "$PIDFILE")) but the health check fails" "$LOGFILE"
     fi
     rm -f "$PIDFILE"
     port_busy "$PORT" && die "127.0.0.1:$PORT is taken by another process (not ours)"
