@@ -61,11 +61,13 @@ class MqttSettings(BaseSettings):
     mqtt_tls_ca: str | None = None
     mqtt_tls_cert: str | None = None
     mqtt_tls_key: str | None = None
+    mqtt_client_id: str | None = None  # stable id -> persistent session across restarts
 
 
 class KafkaSettings(BaseSettings):
-    """How a cloud process reaches Kafka. ``kafka_api_version`` pins the protocol version for
-    brokers that do not answer ApiVersions fully (Tansu needs ``2.0.0`` for consumer groups)."""
+    """How a cloud process reaches Kafka. ``kafka_api_version`` pins the protocol version of
+    consumers for brokers whose newer group protocol does not serve kafka-python (Tansu needs
+    ``2.0.0`` for consumer groups); producers are never pinned."""
 
     model_config = _CONFIG
 
