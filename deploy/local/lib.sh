@@ -7,7 +7,7 @@
 #   - every server listens on 127.0.0.1 only
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-STACK="${FLOTA_STACK_DIR:-$REPO/.stack}"
+STACK="$REPO/.stack"
 FLOTA_CACHE="${FLOTA_CACHE:-$HOME/.cache/flota}"
 PY="${FLOTA_PYTHON:-$REPO/.venv/bin/python}"
 export REPO STACK FLOTA_CACHE PY

@@ -24,5 +24,13 @@ if leftover="$(pgrep -af -- "$STACK/")"; then
     while IFS= read -r line; do log "    $line"; done <<<"$leftover"
     exit 1
 fi
+# ... and nothing may still listen on the stack's ports (a server started some other way).
+for port in "${FLOTA_MQTT_PORT:-18830}" "${FLOTA_KAFKA_PORT:-19092}" \
+    "${FLOTA_KAFKA_CONTROLLER_PORT:-19093}" "${FLOTA_PG_PORT:-15432}"; do
+    if port_busy "$port"; then
+        log "ERROR: something still listens on 127.0.0.1:$port"
+        rc=1
+    fi
+done
 ((rc == 0)) && log "stack stopped; nothing left running"
 exit "$rc"
