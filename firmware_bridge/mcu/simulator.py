@@ -121,6 +121,7 @@ class McuSimulator:
         self.host_dups = DuplicateFilter()
         self.counts: Counter[str] = Counter()  # what the MCU generated, sent and saw
         self.mask = 0
+        self.streaming = True  # False pauses IMU, CAN and heartbeat generation
         self._faults: deque[Fault] = deque()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -270,6 +271,8 @@ class McuSimulator:
                 self._transmit()
 
     def _generate(self) -> None:
+        if not self.streaming:
+            return
         now_tick = self.tick() - self.tick_start
         while now_tick >= (self._imu_index + self.imu_batch) * self.imu_period:
             samples = []

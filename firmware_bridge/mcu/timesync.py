@@ -5,7 +5,7 @@ received and response sent), t4 (host UTC, response received). With the MCU cloc
 (ticks / tick_hz): offset = ((t1 - r) + (t4 - t)) / 2 and round-trip delay
 rtt = (t4 - t1) - (t - r). The error of one offset is at most rtt / 2, so we keep the recent
 exchanges, discard the slower half by rtt, and fit UTC = a + b * ticks by least squares;
-drift_ppm = (b * tick_hz - 1) * 1e6. With too short a span, or a drift beyond what a crystal
+drift_ppm = (1 / (b * tick_hz) - 1) * 1e6 (positive: the MCU clock runs fast). With too short a span, or a drift beyond what a crystal
 allows, the nominal rate is used and only the offset is estimated.
 """
 
@@ -101,13 +101,18 @@ class ClockSync:
         span_s = (max(s.mcu_mid for s in best) - min(s.mcu_mid for s in best)) * nominal
         if n >= 3 and span_s >= self.min_span_s and sxx > 0:
             fitted = sum((s.mcu_mid - mx) * (s.utc_mid - my) for s in best) / sxx
-            if abs(fitted * self.tick_hz - 1.0) * 1e6 <= self.max_ppm:
+            if fitted > 0 and abs(_ppm(fitted, self.tick_hz)) <= self.max_ppm:
                 slope = fitted
         return ClockEstimate(
             tick0=mx,
             utc0=my,
             seconds_per_tick=slope,
-            drift_ppm=(slope * self.tick_hz - 1.0) * 1e6,
+            drift_ppm=_ppm(slope, self.tick_hz),
             rtt_s=ranked[0].rtt,
             samples=len(self._samples),
         )
+
+
+def _ppm(seconds_per_tick: float, tick_hz: int) -> float:
+    """How fast the MCU clock runs against UTC, in parts per million."""
+    return (1.0 / (seconds_per_tick * tick_hz) - 1.0) * 1e6
