@@ -106,9 +106,14 @@ class Bridge:
             self._quarantine(msg, addr, reason, "", received_ms)
             return
         kafka_topic = getattr(self.topics, _UPLINK_TO_KAFKA[addr.channel])
-        self._produce(msg, kafka_topic, vehicle_key(addr.tenant, addr.vehicle), payload, [
-            ("received_ms", str(received_ms).encode()),
-        ], counter=addr.channel.name)
+        self._produce(
+            msg,
+            kafka_topic=kafka_topic,
+            key=vehicle_key(addr.tenant, addr.vehicle),
+            value=payload,
+            headers=[("received_ms", str(received_ms).encode())],
+            counter=addr.channel.name,
+        )
 
     def _quarantine(
         self,
@@ -128,11 +133,19 @@ class Bridge:
             ("topic", msg.topic.encode()[:500]),
             ("received_ms", str(received_ms).encode()),
         ]
-        self._produce(msg, self.topics.quarantine, key, bytes(msg.payload), headers, counter=None)
+        self._produce(
+            msg,
+            kafka_topic=self.topics.quarantine,
+            key=key,
+            value=bytes(msg.payload),
+            headers=headers,
+            counter=None,
+        )
 
     def _produce(
         self,
         msg: mqtt.MQTTMessage,
+        *,
         kafka_topic: str,
         key: bytes,
         value: bytes,
@@ -182,7 +195,9 @@ class Bridge:
                 for tp, records in polled.items():
                     channel = _DOWNLINK[by_topic[tp.topic]]
                     for rec in records:
-                        tenant, _, vehicle = (rec.key or b"").decode(errors="replace").partition("/")
+                        tenant, _, vehicle = (
+                            (rec.key or b"").decode(errors="replace").partition("/")
+                        )
                         try:
                             mqtt_topic = wt.topic(tenant, vehicle, channel)
                         except wt.TopicError as err:
