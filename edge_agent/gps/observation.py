@@ -68,6 +68,24 @@ def _position(raw: RawSentence, obs: Observation) -> None:
     obs.lat, obs.lon, obs.digits = lat, lon, f.decimals(lat_text)
 
 
+def _speed(knots: float | None, obs: Observation, factor: float = f.KNOT_MPS) -> float | None:
+    if knots is None:
+        return None
+    if knots < 0:
+        obs.issues.append("bad_field")
+        return None
+    return knots * factor
+
+
+def _track(degrees: float | None, obs: Observation) -> float | None:
+    if degrees is None:
+        return None
+    if not 0.0 <= degrees <= 360.0:
+        obs.issues.append("bad_field")
+        return None
+    return degrees % 360.0
+
+
 def _mode_ok(indicator: str) -> bool | None:
     indicator = indicator.strip().upper()
     if not indicator:
@@ -96,9 +114,8 @@ def _rmc(raw: RawSentence, obs: Observation) -> None:
     if raw.get("nav_status").strip().upper() == "V":  # NMEA 4.1: equipment says not valid
         valid = False
     obs.valid = valid if status else None
-    knots = f.optional(raw.get("spd_over_grnd"), obs.issues)
-    obs.speed_mps = None if knots is None else knots * f.KNOT_MPS
-    obs.track_deg = f.optional(raw.get("true_course"), obs.issues)
+    obs.speed_mps = _speed(f.optional(raw.get("spd_over_grnd"), obs.issues), obs)
+    obs.track_deg = _track(f.optional(raw.get("true_course"), obs.issues), obs)
 
 
 def _gns(raw: RawSentence, obs: Observation) -> None:
@@ -131,13 +148,11 @@ def _gsa(raw: RawSentence, obs: Observation) -> None:
 def _vtg(raw: RawSentence, obs: Observation) -> None:
     if _mode_ok(raw.get("faa_mode")) is False:
         return
-    obs.track_deg = f.optional(raw.get("true_track"), obs.issues)
-    knots = f.optional(raw.get("spd_over_grnd_kts"), obs.issues)
-    if knots is not None:
-        obs.speed_mps = knots * f.KNOT_MPS
-        return
-    kmh = f.optional(raw.get("spd_over_grnd_kmph"), obs.issues)
-    obs.speed_mps = None if kmh is None else kmh * f.KMH_MPS
+    obs.track_deg = _track(f.optional(raw.get("true_track"), obs.issues), obs)
+    obs.speed_mps = _speed(f.optional(raw.get("spd_over_grnd_kts"), obs.issues), obs)
+    if obs.speed_mps is None:
+        kmh = f.optional(raw.get("spd_over_grnd_kmph"), obs.issues)
+        obs.speed_mps = _speed(kmh, obs, f.KMH_MPS)
 
 
 def _zda(raw: RawSentence, obs: Observation) -> None:
