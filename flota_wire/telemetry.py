@@ -1,0 +1,430 @@
+"""Telemetry batches, version 1: a compact bit-packed, column-wise, delta-coded encoding.
+
+Layout (normative description in docs/wire-protocol.md, section "Telemetry batch"):
+one header byte (version, deflate flag, type), then a bitstream holding the batch header, the
+presence of optional fields, and one column per field. Each column is predicted (previous
+value, or linear extrapolation from the two previous ones), its residuals zigzag-mapped and
+written as Exp-Golomb codes whose order the encoder picks per column. Nothing is rounded: the
+decoder returns exactly the integers that were encoded.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import accumulate
+
+from flota_wire.bits import (
+    MAX_EG_ORDER,
+    SENTINEL,
+    BitWriter,
+    best_eg_order,
+    bits_of,
+    read_column,
+    read_n,
+    read_signed,
+    zigzag,
+)
+from flota_wire.errors import WireError
+from flota_wire.limits import (
+    INT32_MAX,
+    INT32_MIN,
+    INT64_MAX,
+    MAX_FIXES_PER_BATCH,
+    MAX_PAYLOAD_BYTES,
+    SCHEMA_VERSION,
+)
+from flota_wire.schema import Fix, TelemetryBatch, VehicleRef
+
+TYPE_TELEMETRY = 1
+DEFLATE_FLAG = 0x08
+HEADER_PLAIN = (SCHEMA_VERSION << 4) | TYPE_TELEMETRY  # 0x11
+HEADER_DEFLATE = HEADER_PLAIN | DEFLATE_FLAG  # 0x19
+DEFLATE_MIN_BODY = 48
+"""Bodies shorter than this are never worth a deflate attempt (measured: never smaller)."""
+
+OPTIONAL_FIELDS = ("alt_dm", "speed_cmps", "track_cdeg", "hdop_c", "sats")
+_TRACK_MOD = 36000
+_LON_LO = -180_000_000
+_LON_MOD = 360_000_000
+_MAX_TIME_EXP = 6
+
+PRESENCE_NONE, PRESENCE_ALL, PRESENCE_MIXED = 0, 1, 2
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetryColumns:
+    """A decoded batch, column-wise (what the cloud's bulk writers want; no per-fix objects)."""
+
+    seq: list[int]
+    time_us: list[int]
+    lat_e6: list[int]
+    lon_e6: list[int]
+    fix_mode: list[int]
+    alt_dm: list[int | None]
+    speed_cmps: list[int | None]
+    track_cdeg: list[int | None]
+    hdop_c: list[int | None]
+    sats: list[int | None]
+
+    def __len__(self) -> int:
+        return len(self.seq)
+
+    def fixes(self) -> tuple[Fix, ...]:
+        return tuple(
+            map(
+                Fix,
+                self.seq,
+                self.time_us,
+                self.lat_e6,
+                self.lon_e6,
+                self.fix_mode,
+                self.alt_dm,
+                self.speed_cmps,
+                self.track_cdeg,
+                self.hdop_c,
+                self.sats,
+            )
+        )
+
+
+# ---------------------------------------------------------------------------- encoding
+
+
+def _residuals(values: list[int], order: int, mod: int, lo: int) -> list[int]:
+    """Zigzagged residuals of values[1:] against the predictor of ``order``."""
+    out = []
+    half = mod >> 1
+    for j in range(1, len(values)):
+        prev = values[j - 1]
+        pred = prev if order == 0 or j == 1 else 2 * prev - values[j - 2]
+        r = values[j] - pred
+        if mod:
+            r = (r + half) % mod - half
+        out.append(zigzag(r))
+    return out
+
+
+def _write_column(w: BitWriter, raw: list[int]) -> None:
+    """U(4) c, then EG(c-1) per value; c = 0 means every value is zero."""
+    if not any(raw):
+        w.u(0, 4)
+        return
+    k = min(best_eg_order(raw)[0], MAX_EG_ORDER)
+    w.u(k + 1, 4)
+    w.eg_many(raw, k)
+
+
+def _write_predicted(w: BitWriter, values: list[int], mod: int = 0, lo: int = 0) -> None:
+    """First value as N(zigzag), then (if more) U(1) order [, U(1) wrap], residual column."""
+    w.n(zigzag(values[0]))
+    if len(values) == 1:
+        return
+    wrap_ok = bool(mod) and min(values) >= lo and max(values) < lo + mod
+    best: tuple[int, int, int, list[int]] | None = None
+    for wrap in (0, 1) if wrap_ok else (0,):
+        for order in (0, 1):
+            raw = _residuals(values, order, mod if wrap else 0, lo)
+            cost = best_eg_order(raw)[1] if any(raw) else 0
+            if best is None or cost < best[0]:
+                best = (cost, order, wrap, raw)
+    assert best is not None
+    _, order, wrap, raw = best
+    w.u(order, 1)
+    if mod:
+        w.u(wrap, 1)
+    _write_column(w, raw)
+
+
+def _check_range(name: str, values: Sequence[int], lo: int, hi: int) -> None:
+    if values and (min(values) < lo or max(values) > hi):
+        raise WireError(f"{name} outside [{lo}, {hi}]")
+
+
+def _time_exponent(times: list[int]) -> int:
+    exp = 0
+    while exp < _MAX_TIME_EXP and all(t % 10 ** (exp + 1) == 0 for t in times):
+        exp += 1
+    return exp
+
+
+def encode_telemetry(fixes: Sequence[Fix] | TelemetryBatch, *, deflate: bool = True) -> bytes:
+    """Encode 1..MAX_FIXES_PER_BATCH fixes of one vehicle (strictly increasing seq).
+
+    With ``deflate`` the body is also raw-deflated and the smaller form is sent.
+    Raises WireError for fixes the contract cannot carry (see the spec's value domains).
+    """
+    if isinstance(fixes, TelemetryBatch):
+        fixes = fixes.fixes
+    n = len(fixes)
+    if not 1 <= n <= MAX_FIXES_PER_BATCH:
+        raise WireError(f"a batch holds 1..{MAX_FIXES_PER_BATCH} fixes, not {n}")
+    seqs = [f.seq for f in fixes]
+    times = [f.time_us for f in fixes]
+    lats = [f.lat_e6 for f in fixes]
+    lons = [f.lon_e6 for f in fixes]
+    modes = [f.fix_mode for f in fixes]
+    _check_range("seq", seqs, 0, INT64_MAX)
+    _check_range("time_us", times, 0, INT64_MAX)
+    _check_range("lat_e6", lats, INT32_MIN, INT32_MAX)
+    _check_range("lon_e6", lons, INT32_MIN, INT32_MAX)
+    if any(m not in (2, 3) for m in modes):
+        raise WireError("fix_mode must be 2 or 3")
+    seq_deltas = [seqs[i] - seqs[i - 1] - 1 for i in range(1, n)]
+    if seq_deltas and min(seq_deltas) < 0:
+        raise WireError("seq must strictly increase within a batch")
+
+    w = BitWriter()
+    w.n(n - 1)
+    w.n(seqs[0])
+    consecutive = not any(seq_deltas)
+    w.u(int(consecutive), 1)
+    exp = _time_exponent(times)
+    unit = 10**exp
+    units = [t // unit for t in times]
+    deltas = [units[i] - units[i - 1] for i in range(1, n)]
+    nominal = Counter(deltas).most_common(1)[0][0] if deltas else 0
+    nominal = max(nominal, 0)
+    w.u(exp, 3)
+    w.n(units[0])
+    w.n(nominal)
+    all_3d = all(m == 3 for m in modes)
+    w.u(int(all_3d), 1)
+    if not all_3d:
+        for m in modes:
+            w.u(m - 2, 1)
+
+    optional: list[list[int]] = []
+    for name in OPTIONAL_FIELDS:
+        col = [getattr(f, name) for f in fixes]
+        present = [v for v in col if v is not None]
+        if not present:
+            w.u(PRESENCE_NONE, 2)
+        elif len(present) == n:
+            w.u(PRESENCE_ALL, 2)
+        else:
+            w.u(PRESENCE_MIXED, 2)
+            for v in col:
+                w.u(v is not None, 1)
+        _check_range(name, present, INT32_MIN, INT32_MAX)
+        optional.append(present)
+
+    if n > 1:
+        if not consecutive:
+            _write_column(w, seq_deltas)
+        _write_column(w, [zigzag(d - nominal) for d in deltas])
+    _write_predicted(w, lats)
+    _write_predicted(w, lons, _LON_MOD, _LON_LO)
+    for name, present in zip(OPTIONAL_FIELDS, optional, strict=True):
+        if present:
+            if name == "track_cdeg":
+                _write_predicted(w, present, _TRACK_MOD, 0)
+            else:
+                _write_predicted(w, present)
+    body = w.to_bytes()
+    out = bytes((HEADER_PLAIN,)) + body
+    if deflate and len(body) >= DEFLATE_MIN_BODY:
+        c = zlib.compressobj(9, zlib.DEFLATED, -15, 9)
+        packed = c.compress(body) + c.flush()
+        if len(packed) < len(body):
+            out = bytes((HEADER_DEFLATE,)) + packed
+    if len(out) > MAX_PAYLOAD_BYTES:
+        raise WireError(f"encoded batch is {len(out)} bytes > {MAX_PAYLOAD_BYTES}")
+    return out
+
+
+# ---------------------------------------------------------------------------- decoding
+
+
+def _inflate(body: bytes) -> bytes:
+    d = zlib.decompressobj(-15)
+    try:
+        out = d.decompress(body, MAX_PAYLOAD_BYTES)
+    except zlib.error as err:
+        raise WireError(f"corrupt deflate stream: {err}") from err
+    if d.unconsumed_tail:
+        raise WireError(f"oversized: inflates beyond {MAX_PAYLOAD_BYTES} bytes")
+    if not d.eof:
+        raise WireError("truncated deflate stream")
+    if d.unused_data:
+        raise WireError("trailing garbage after the deflate stream")
+    return out
+
+
+def _predicted(
+    bits: str, p: int, end: int, count: int, mod: int = 0, lo: int = 0
+) -> tuple[list[int], int]:
+    """A predicted column: first value, order, [wrap], residuals; values rebuilt in C
+    (itertools.accumulate) except for the rare wrapped columns."""
+    u, p = read_n(bits, p)
+    first = (u >> 1) ^ -(u & 1)
+    if count == 1:
+        return [first], p
+    if p > end:
+        raise WireError("truncated: payload ends inside a column")
+    order = bits[p] == "1"
+    p += 1
+    wrap = False
+    if mod:
+        wrap = bits[p] == "1"
+        p += 1
+    c = int(bits[p : p + 4], 2)
+    p += 4
+    if not c:
+        return [first] * count, p  # zero residuals under either predictor: constant
+    res, p = read_signed(bits, p, count - 1, c)
+    if not wrap:
+        if order:
+            return list(accumulate(accumulate(res), initial=first)), p
+        return list(accumulate(res, initial=first)), p
+    out = [first]
+    append = out.append
+    prev = pprev = first
+    for j, d in enumerate(res):
+        pred = 2 * prev - pprev if order and j else prev
+        pprev = prev
+        prev = (pred + d - lo) % mod + lo
+        append(prev)
+    return out, p
+
+
+def _check_decoded(name: str, values: list[int], lo: int, hi: int) -> None:
+    if min(values) < lo or max(values) > hi:
+        raise WireError(f"corrupt: decoded {name} outside [{lo}, {hi}]")
+
+
+def _body(payload: bytes) -> bytes:
+    if not isinstance(payload, bytes | bytearray | memoryview):
+        raise WireError(f"payload must be bytes, not {type(payload).__name__}")
+    size = len(payload)
+    if size > MAX_PAYLOAD_BYTES:
+        raise WireError(f"oversized: {size} bytes > {MAX_PAYLOAD_BYTES}")
+    if size < 2:
+        raise WireError("truncated: a telemetry batch is at least 2 bytes")
+    head = payload[0]
+    if head >> 4 != SCHEMA_VERSION:
+        raise WireError(f"unsupported schema version {head >> 4} (this decoder speaks 1)")
+    if head & 0x07 != TYPE_TELEMETRY:
+        raise WireError(f"not a telemetry batch: message type {head & 0x07}")
+    body = bytes(payload[1:])
+    return _inflate(body) if head & DEFLATE_FLAG else body
+
+
+def decode_telemetry_columns(payload: bytes) -> TelemetryColumns:
+    """Decode a telemetry payload into columns; any defect raises WireError."""
+    body = _body(payload)
+    end = 8 * len(body)
+    bits = bits_of(body) + SENTINEL
+    try:
+        return _decode_bits(bits, end)
+    except WireError:
+        raise
+    except (ValueError, IndexError) as err:  # a code ran past the end and the sentinel
+        raise WireError("truncated or corrupt: a code runs past the end") from err
+
+
+def _decode_bits(bits: str, end: int) -> TelemetryColumns:
+    n, p = read_n(bits, 0)
+    n += 1
+    if n > MAX_FIXES_PER_BATCH:
+        raise WireError(f"oversized: {n} fixes > {MAX_FIXES_PER_BATCH}")
+    seq0, p = read_n(bits, p)
+    if p > end:
+        raise WireError("truncated: payload ends inside the batch header")
+    consecutive = bits[p] == "1"
+    exp = int(bits[p + 1 : p + 4], 2)
+    p += 4
+    if exp > _MAX_TIME_EXP:
+        raise WireError(f"corrupt: time unit exponent {exp} > {_MAX_TIME_EXP}")
+    unit = 10**exp
+    t0, p = read_n(bits, p)
+    nominal, p = read_n(bits, p)
+    if p >= end:
+        raise WireError("truncated: payload ends inside the batch header")
+    if bits[p] == "1":
+        modes = [3] * n
+        p += 1
+    else:
+        modes = [2 + (c == "1") for c in bits[p + 1 : p + 1 + n]]
+        p += 1 + n
+    presence: list[list[bool] | None] = []
+    counts = []
+    for _ in OPTIONAL_FIELDS:
+        code = int(bits[p : p + 2], 2)
+        p += 2
+        if code == PRESENCE_NONE:
+            presence.append(None)
+            counts.append(0)
+        elif code == PRESENCE_ALL:
+            presence.append(None)
+            counts.append(n)
+        elif code == PRESENCE_MIXED:
+            mask = [c == "1" for c in bits[p : p + n]]
+            p += n
+            presence.append(mask)
+            counts.append(sum(mask))
+        else:
+            raise WireError("corrupt: presence code 3 is reserved")
+        if p > end:
+            raise WireError("truncated: payload ends inside the batch header")
+
+    if n > 1:
+        if consecutive:
+            seqs = list(range(seq0, seq0 + n))
+        else:
+            raw, p = read_column(bits, p, n - 1)
+            seqs = [seq0]
+            s = seq0
+            for d in raw:
+                s += d + 1
+                seqs.append(s)
+        raw, p = read_column(bits, p, n - 1)
+        times = [t0 * unit]
+        t = t0
+        if any(raw):
+            for dv in raw:
+                t += nominal + ((dv >> 1) ^ -(dv & 1))
+                times.append(t * unit)
+        else:
+            step = nominal * unit
+            times = list(range(t0 * unit, t0 * unit + n * step, step)) if step else times * n
+    else:
+        seqs = [seq0]
+        times = [t0 * unit]
+    lats, p = _predicted(bits, p, end, n)
+    lons, p = _predicted(bits, p, end, n, _LON_MOD, _LON_LO)
+    columns: list[list[int | None]] = []
+    for name, pmask, count in zip(OPTIONAL_FIELDS, presence, counts, strict=True):
+        if count == 0:
+            columns.append([None] * n)
+            continue
+        if name == "track_cdeg":
+            vals, p = _predicted(bits, p, end, count, _TRACK_MOD, 0)
+        else:
+            vals, p = _predicted(bits, p, end, count)
+        _check_decoded(name, vals, INT32_MIN, INT32_MAX)
+        if pmask is None:
+            columns.append(vals)  # type: ignore[arg-type]
+        else:
+            it = iter(vals)
+            columns.append([next(it) if m else None for m in pmask])
+    if p > end:
+        raise WireError("truncated: payload ends inside a field")
+    if end - p >= 8:
+        raise WireError(f"trailing garbage: {(end - p) // 8} byte(s) after the last field")
+    if "1" in bits[p:end]:
+        raise WireError("corrupt: non-zero padding bits")
+    if seqs[-1] > INT64_MAX:
+        raise WireError("corrupt: decoded seq beyond 2**63 - 1")
+    _check_decoded("time_us", times, 0, INT64_MAX)
+    _check_decoded("lat_e6", lats, INT32_MIN, INT32_MAX)
+    _check_decoded("lon_e6", lons, INT32_MIN, INT32_MAX)
+    alt, speed, track, hdop, sats = columns
+    return TelemetryColumns(seqs, times, lats, lons, modes, alt, speed, track, hdop, sats)
+
+
+def decode_telemetry(payload: bytes, vehicle: VehicleRef) -> TelemetryBatch:
+    """Decode a telemetry payload of ``vehicle`` (known from the topic) into fixes."""
+    return TelemetryBatch(vehicle=vehicle, fixes=decode_telemetry_columns(payload).fixes())
