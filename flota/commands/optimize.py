@@ -1,15 +1,133 @@
-"""`flota optimize`: Route optimisation (solve, serve)."""
+"""`flota optimize`: route optimisation (solve a problem file; the live service comes later)."""
 
 from __future__ import annotations
 
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 import typer
 
-from flota.commands._common import not_built
+if TYPE_CHECKING:
+    from cloud.optimizer.model import ProblemData
+    from cloud.optimizer.result import Result
 
 app = typer.Typer(help="Route optimisation (solve, serve).", no_args_is_help=True)
 
 
-@app.command("status")
-def status() -> None:
-    """Not built yet."""
-    not_built("optimize", 5)
+def _num(x: float) -> float | None:
+    return round(x, 6) if math.isfinite(x) else None
+
+
+def result_json(
+    data: ProblemData, result: Result, *, numeric_ids: bool, rejected: list[dict[str, str]]
+) -> dict[str, Any]:
+    """The printed object: distance, vehicles, routes, feasible, engine, then details."""
+
+    def ident(job_id: str) -> int | str:
+        return int(job_id) if numeric_ids else job_id
+
+    return {
+        "distance": result.cost.distance,
+        "vehicles": result.num_vehicles,
+        "routes": [[ident(s.job_id) for s in r.stops] for r in result.routes if r.stops],
+        "feasible": result.feasible,
+        "engine": result.engine,
+        "cost": {
+            k: _num(getattr(result.cost, k))
+            for k in ("distance", "duration", "fixed", "penalties", "total")
+        },
+        "unassigned": [
+            {"id": ident(u.job_id), "reason": str(u.reason), "mandatory": u.mandatory}
+            for u in result.unassigned
+        ],
+        "plan": [
+            {
+                "vehicle": r.vehicle_id,
+                "departure": _num(r.departure),
+                "arrival": _num(r.arrival),
+                "stops": [
+                    {
+                        "job": ident(s.job_id),
+                        "kind": s.kind,
+                        "arrival": _num(s.arrival),
+                        "start": _num(s.start),
+                        "departure": _num(s.departure),
+                    }
+                    for s in r.stops
+                ],
+                "breaks": [
+                    {"id": b.break_id, "start": _num(b.start), "end": _num(b.end)} for b in r.breaks
+                ],
+            }
+            for r in result.routes
+        ],
+        "violations": list(result.violations),
+        "rejected": rejected,
+        "attempts": [
+            {"engine": a.engine, "total": _num(a.total), "feasible": a.feasible}
+            for a in result.attempts
+        ],
+        "runtime": round(result.runtime, 3),
+    }
+
+
+def load(path: Path) -> tuple[ProblemData, bool, list[dict[str, str]]]:
+    """Problem data from a JSON problem or a Solomon text file; numeric ids for Solomon."""
+    from cloud.optimizer.problem_json import read_problem
+    from cloud.optimizer.solomon import read_solomon, to_problem
+
+    if path.suffix.lower() == ".json":
+        loaded = read_problem(path)
+        rejected = [{"kind": r.kind, "id": r.id, "reason": r.reason} for r in loaded.rejected]
+        return loaded.data, False, rejected
+    inst = read_solomon(path)
+    return to_problem(inst), True, []
+
+
+@app.command("solve")
+def solve_cmd(
+    file: Path = typer.Argument(..., help="Solomon .txt file or a JSON problem (.json)."),
+    time_limit: float = typer.Option(10.0, "--time-limit", help="Wall-time budget (s)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    engine: str = typer.Option("auto", help="auto (portfolio), ortools or pyvrp."),
+    workers: int = typer.Option(1, help="Processes for the portfolio (1 = one core)."),
+    seed: int = typer.Option(0, help="Random seed."),
+    params_file: Path | None = typer.Option(None, "--params", help="TOML/JSON parameters."),
+) -> None:
+    """Solve one problem and print the plan."""
+    from dataclasses import replace
+
+    from cloud.optimizer import OptimizerError, SolveParams, solve
+
+    try:
+        base = SolveParams.from_file(params_file) if params_file else SolveParams()
+        params = replace(base, engine=engine, workers=workers, seed=seed, time_limit=time_limit)
+        data, numeric, rejected = load(file)
+        result = solve(data, params)
+    except OptimizerError as err:
+        if as_json:
+            typer.echo(json.dumps({"error": str(err), "feasible": False}))
+        else:
+            typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+    out = result_json(data, result, numeric_ids=numeric, rejected=rejected)
+    if as_json:
+        typer.echo(json.dumps(out))
+        return
+    typer.echo(
+        f"{data.name}: distance {result.cost.distance:.2f}, {result.num_vehicles} vehicles, "
+        f"feasible={result.feasible}, engine={result.engine}, "
+        f"{len(result.unassigned)} unassigned, {result.runtime:.1f} s"
+    )
+    for route in out["routes"]:
+        typer.echo("  " + " ".join(str(x) for x in route))
+
+
+@app.command("serve")
+def serve() -> None:
+    """The live dispatch service (not built yet)."""
+    from flota.commands._common import not_built
+
+    not_built("optimize serve", 5)
