@@ -5,8 +5,9 @@ received and response sent), t4 (host UTC, response received). With the MCU cloc
 (ticks / tick_hz): offset = ((t1 - r) + (t4 - t)) / 2 and round-trip delay
 rtt = (t4 - t1) - (t - r). The error of one offset is at most rtt / 2, so we keep the recent
 exchanges, discard the slower half by rtt, and fit UTC = a + b * ticks by least squares;
-drift_ppm = (1 / (b * tick_hz) - 1) * 1e6 (positive: the MCU clock runs fast). With too short a span, or a drift beyond what a crystal
-allows, the nominal rate is used and only the offset is estimated.
+drift_ppm = (1 / (b * tick_hz) - 1) * 1e6 (positive: the MCU clock runs fast). With too short
+a span, or a drift beyond what a crystal allows, the nominal rate is used and only the offset
+is estimated.
 """
 
 from __future__ import annotations
