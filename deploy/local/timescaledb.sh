@@ -147,6 +147,7 @@ as_postgres() {
             PATH="$BINDIR:/usr/bin:/bin" LANG=C.UTF-8 PGPASSWORD="${PGPASSWORD:-}" "$@"
         return
     fi
+    # shellcheck disable=SC2016 # expanded by the inner shell, from its arguments
     unshare --mount --propagation private -- /bin/sh -euc '
         root="$1"; src="$2"; inner="$3"; ids="$4"; bindir="$5"; shift 5
         mount --bind "$src" "$root$inner"
@@ -267,8 +268,8 @@ cmd_start() {
             { tail -n 30 "$PGHOME/log/postgresql.log" >&2; die "PostgreSQL did not start"; }
     fi
     provision
-    local v="" i
-    for i in $(seq 1 60); do
+    local v="" _
+    for _ in $(seq 1 60); do
         v="$(health || true)"
         [[ -n "$v" ]] && break
         sleep 0.5
