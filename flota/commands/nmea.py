@@ -130,6 +130,10 @@ def compare_log(log: Path, tolerance_deg: float = 1e-6) -> Comparison:
     return result
 
 
+def _rate(c: Comparison) -> str:
+    return f"{c.rate:.1%}" if c.expected else "n/a"
+
+
 def _close(a: tuple[float, float], b: tuple[float, float], tolerance_deg: float) -> bool:
     return abs(a[0] - b[0]) <= tolerance_deg and abs(a[1] - b[1]) <= tolerance_deg
 
@@ -159,7 +163,7 @@ def compare_cmd(
         total += c.expected
         matched += c.matched
         typer.echo(
-            f"| {c.name} | {c.expected} | {c.matched} | {c.rate:.1%} | {len(c.missing)} "
+            f"| {c.name} | {c.expected} | {c.matched} | {_rate(c)} | {len(c.missing)} "
             f"| {c.rollover} | {len(c.moved)} | {c.extra} |"
         )
         if verbose:
