@@ -135,3 +135,16 @@ def test_length_error_for_trailing_bytes() -> None:
 def test_payload_over_limit_refused_by_sender() -> None:
     with pytest.raises(ValueError, match="exceeds"):
         fr.pack(fr.Frame(1, 0x10, 0, 0, bytes(fr.MAX_PAYLOAD + 1)))
+
+
+def test_documented_heartbeat_example() -> None:
+    """The worked example of docs/firmware-protocol.md section 10."""
+    from firmware_bridge.mcu.encoder import encode_payload
+    from firmware_bridge.mcu.messages import HeartbeatMsg
+
+    mtype, payload = encode_payload(HeartbeatMsg(10_000, 1, 1, 4, 2, (0,) * 6))
+    wire = fr.encode(fr.Frame(1, mtype, fr.FLAG_ACK_REQ, 7, payload))
+    assert wire.hex(" ").upper() == (
+        "05 01 13 01 07 04 18 10 27 01 02 01 01 01 04 01 04 02 01 01 "
+        "01 01 01 01 01 01 01 01 01 01 01 03 7E 16 00"
+    )
