@@ -106,7 +106,7 @@ class _Built:
                 if not allowed:
                     solver.Add(routing.ActiveVar(idx) == 0)
                 elif len(allowed) < n_vehicles:
-                    routing.SetAllowedVehiclesForIndex(allowed, idx)
+                    routing.VehicleVar(idx).SetValues([-1, *allowed])  # -1: left out
             penalty = sc.money(effective_penalty(job, self.params, data))
             routing.AddDisjunction([idxs[0]], penalty)
             if job.kind is JobKind.PAIR:
