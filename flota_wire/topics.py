@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from flota_wire.errors import WireError
+
 ROOT = "flota"
 VERSION = "v1"
 _SEGMENT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -21,6 +23,7 @@ class Channel(StrEnum):
     """The last part of a topic: what flows on it and in which direction."""
 
     TELEMETRY = "up/telemetry"  # device -> cloud: binary telemetry batches (QoS 1)
+    SENSORS = "up/sensors"  # device -> cloud: sensor sample batches (QoS 1)
     EVENTS = "up/events"  # device -> cloud: events the vehicle detected (QoS 1)
     COMMAND_ACKS = "up/acks"  # device -> cloud: acknowledgements of commands (QoS 1)
     STATE = "state"  # device -> cloud, retained: "online" / "offline" (last will)
@@ -29,13 +32,13 @@ class Channel(StrEnum):
 
 
 UPLINK: frozenset[Channel] = frozenset(
-    {Channel.TELEMETRY, Channel.EVENTS, Channel.COMMAND_ACKS, Channel.STATE}
+    {Channel.TELEMETRY, Channel.SENSORS, Channel.EVENTS, Channel.COMMAND_ACKS, Channel.STATE}
 )
 DOWNLINK: frozenset[Channel] = frozenset({Channel.COMMANDS, Channel.STORED})
 
 
-class TopicError(ValueError):
-    """A topic or topic segment that is not part of the contract."""
+class TopicError(WireError):
+    """A topic or topic segment that is not part of the contract (a WireError, a ValueError)."""
 
 
 def check_segment(value: str, what: str) -> str:
