@@ -1,20 +1,11 @@
-"""Shared fixtures for the GPS tests: paths to the copied captures."""
+"""Fixtures for the GPS tests."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-
-DATA = Path(__file__).resolve().parents[2] / "data" / "nmea"
-
-
-def with_checksum(body: str) -> str:
-    """`GPGGA,...` -> `$GPGGA,...*hh`."""
-    value = 0
-    for char in body.encode("ascii"):
-        value ^= char
-    return f"${body}*{value:02X}"
+from gps_helpers import DATA
 
 
 @pytest.fixture(scope="session")

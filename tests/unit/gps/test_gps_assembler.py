@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
-from conftest import DATA, with_checksum
+from gps_helpers import DATA, with_checksum
 
 from edge_agent.gps.decoder import NmeaDecoder, decode_chunks
 from edge_agent.gps.fix import GpsFix

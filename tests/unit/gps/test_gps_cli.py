@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import DATA
+from gps_helpers import DATA
 from typer.testing import CliRunner
 
 from flota.cli import app

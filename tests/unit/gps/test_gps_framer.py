@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import DATA, with_checksum
+from gps_helpers import DATA, with_checksum
 
 from edge_agent.gps.counters import Counters
 from edge_agent.gps.framer import NmeaFramer, nmea_checksum

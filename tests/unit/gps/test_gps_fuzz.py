@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from functools import cache
 
-from conftest import DATA, with_checksum
+from gps_helpers import DATA, with_checksum
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

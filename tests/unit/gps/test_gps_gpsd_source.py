@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 
-from conftest import DATA
+from gps_helpers import DATA
 
 from edge_agent.gps.backoff import Backoff
 from edge_agent.gps.counters import Counters

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import DATA
+from gps_helpers import DATA
 
 from edge_agent.gps.backoff import Backoff
 from edge_agent.gps.decoder import NmeaDecoder
