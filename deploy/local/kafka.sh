@@ -148,6 +148,7 @@ start() {
     echo $! >"$PIDFILE"
     if ! healthy "$START_TIMEOUT_S" "$(cat "$PIDFILE")"; then
         tail -n 20 "$OUTFILE" >&2 || true
+        stop_pid "$PIDFILE" 10 # leave no half-started broker behind
         die "broker did not come up within ${START_TIMEOUT_S}s" "$LOGFILE"
     fi
     write_env_file

@@ -8,7 +8,7 @@
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 STACK="$REPO/.stack"
-FLOTA_CACHE="${FLOTA_CACHE:-$HOME/.cache/flota}"
+FLOTA_CACHE="${FLOTA_CACHE:-${HOME:-/tmp}/.cache/flota}"
 PY="${FLOTA_PYTHON:-$REPO/.venv/bin/python}"
 export REPO STACK FLOTA_CACHE PY
 

@@ -104,10 +104,12 @@ start() {
     rm -f "$PIDFILE"
     port_busy "$PORT" && die "127.0.0.1:$PORT is taken by another process (not ours)"
     log "starting on 127.0.0.1:$PORT"
-    "$MOSQUITTO" -c "$CONF" -d || die "mosquitto refused to start" "$LOGFILE"
+    # Its start-up warnings (e.g. about running as root) go to the log with the rest.
+    "$MOSQUITTO" -c "$CONF" -d 2>>"$LOGFILE" || die "mosquitto refused to start" "$LOGFILE"
     local deadline=$((SECONDS + START_TIMEOUT_S))
     until healthy; do
         if ((SECONDS >= deadline)); then
+            stop_pid "$PIDFILE" 5 # leave no half-started broker behind
             die "no authenticated pub/sub round trip within ${START_TIMEOUT_S}s" "$LOGFILE"
         fi
         [[ -f "$PIDFILE" ]] && ! pid_alive "$PIDFILE" && die "mosquitto exited" "$LOGFILE"
