@@ -21,7 +21,6 @@ from flota_wire.bits import (
     SENTINEL,
     BitWriter,
     best_eg_order,
-    bits_of,
     read_column,
     read_n,
     read_signed,
@@ -258,20 +257,27 @@ def _predicted(
 ) -> tuple[list[int], int]:
     """A predicted column: first value, order, [wrap], residuals; values rebuilt in C
     (itertools.accumulate) except for the rare wrapped columns."""
-    u, p = read_n(bits, p)
+    length = int(bits[p : p + 6], 2)  # N: the first value, zigzagged
+    p += 6
+    if length > 1:
+        q = p + length - 1
+        u = (1 << (length - 1)) | int(bits[p:q], 2)
+        p = q
+    else:
+        u = length
     first = (u >> 1) ^ -(u & 1)
     if count == 1:
         return [first], p
     if p > end:
         raise WireError("truncated: payload ends inside a column")
-    order = bits[p] == "1"
-    p += 1
-    wrap = False
-    if mod:
-        wrap = bits[p] == "1"
-        p += 1
-    c = int(bits[p : p + 4], 2)
-    p += 4
+    if mod:  # U(1) order, U(1) wrap, U(4) c
+        head = int(bits[p : p + 6], 2)
+        p += 6
+        order, wrap, c = head >> 5, head & 16, head & 15
+    else:  # U(1) order, U(4) c
+        head = int(bits[p : p + 5], 2)
+        p += 5
+        order, wrap, c = head >> 4, 0, head & 15
     if not c:
         return [first] * count, p  # zero residuals under either predictor: constant
     res, p = read_signed(bits, p, count - 1, c)
@@ -288,6 +294,10 @@ def _predicted(
         prev = (pred + d - lo) % mod + lo
         append(prev)
     return out, p
+
+
+_SENTINEL_BITS = len(SENTINEL)
+_SENTINEL_MASK = (1 << _SENTINEL_BITS) - 1
 
 
 def _check_decoded(name: str, values: list[int], lo: int, hi: int) -> None:
@@ -316,7 +326,9 @@ def decode_telemetry_columns(payload: bytes) -> TelemetryColumns:
     """Decode a telemetry payload into columns; any defect raises WireError."""
     body = _body(payload)
     end = 8 * len(body)
-    bits = bits_of(body) + SENTINEL
+    marker = 1 << (end + _SENTINEL_BITS)
+    bits = bin((int.from_bytes(body, "big") << _SENTINEL_BITS) | _SENTINEL_MASK | marker)
+    bits = bits[3:]  # "0b1" off; what is left: the body's bits, then the sentinel
     try:
         return _decode_bits(bits, end)
     except WireError:
