@@ -216,13 +216,12 @@ class McuLink:
             self.counts["nack_received"] += 1
             self.sender.on_nack(f.seq, msg.reason, self._mono())
             return []
-        if not self.dups.is_new(f.seq):
-            self.counts["duplicate"] += 1
-            if f.ack_req:
-                self._write(ack_frame(self.sender.version, f.seq))
-            return []
         if f.ack_req:
+            # Only ACK_REQ frames are ever retransmitted, so only they can be duplicates.
             self._write(ack_frame(self.sender.version, f.seq))
+            if not self.dups.is_new(f.seq):
+                self.counts["duplicate"] += 1
+                return []
         if isinstance(msg, TimeResp):
             self._on_time(msg)
             return []

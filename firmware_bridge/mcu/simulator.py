@@ -228,6 +228,7 @@ class McuSimulator:
     def _reboot(self) -> None:
         self._write(b"\x00")  # flush whatever partial frame the host holds
         self._boot()
+        self._transmit()  # HELLO is the first frame of a boot, before any TIME_RESP
 
     def _submit(self, msg: Message, reliable: bool = True) -> None:
         mtype, payload = encoder.encode_payload(msg)

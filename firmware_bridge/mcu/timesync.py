@@ -20,7 +20,11 @@ HALF = 1 << 31
 
 
 class TickUnwrapper:
-    """Extends a wrapping 32-bit tick counter to a monotonic integer (per MCU boot)."""
+    """Extends a wrapping 32-bit tick counter to a monotonic integer (per MCU boot).
+
+    The first value seen fixes the epoch; a sample from before it (queued before a wrap but
+    delivered after a later one) may come out negative, which keeps every tick consistent.
+    """
 
     def __init__(self) -> None:
         self._last: int | None = None
@@ -36,7 +40,7 @@ class TickUnwrapper:
         value = (self._last & ~(WRAP - 1)) | raw
         if value < self._last - HALF:
             value += WRAP
-        elif value > self._last + HALF and value >= WRAP:
+        elif value > self._last + HALF:
             value -= WRAP  # a late (retransmitted) sample from before the last wrap
         self._last = max(self._last, value)
         return value

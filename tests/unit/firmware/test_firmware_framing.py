@@ -146,5 +146,5 @@ def test_documented_heartbeat_example() -> None:
     wire = fr.encode(fr.Frame(1, mtype, fr.FLAG_ACK_REQ, 7, payload))
     assert wire.hex(" ").upper() == (
         "05 01 13 01 07 04 18 10 27 01 02 01 01 01 04 01 04 02 01 01 "
-        "01 01 01 01 01 01 01 01 01 01 01 03 7E 16 00"
+        "01 01 01 01 01 01 01 01 01 01 03 7E 16 00"
     )

@@ -101,39 +101,47 @@ def test_clean_stream_delivers_everything_once_in_si(rig: Rig) -> None:
 
 
 @pytest.mark.parametrize(
-    ("fault", "expected"),
+    ("fault", "expected", "dups", "nack_resends"),
     [
-        (Fault.BIT_FLIP, {"crc_error": 2}),
-        (Fault.BAD_CRC, {"crc_error": 2}),
-        (Fault.DUPLICATE, {"duplicate": 2}),
-        (Fault.DROP_ACK, {"duplicate": 2}),
-        (Fault.BAD_VERSION, {"version_mismatch": 2}),
-        (Fault.UNKNOWN_TYPE, {"unknown_type": 2}),
+        (Fault.BIT_FLIP, {"crc_error": 2}, 0, 2),
+        (Fault.BAD_CRC, {"crc_error": 2}, 0, 2),
+        (Fault.DUPLICATE, {}, 2, 0),
+        (Fault.DROP_ACK, {}, 0, 0),
+        (Fault.BAD_VERSION, {"version_mismatch": 2}, 0, 0),
+        (Fault.UNKNOWN_TYPE, {"unknown_type": 2}, 0, 0),
     ],
 )
 def test_each_fault_counted_exactly_and_nothing_lost(
-    rig: Rig, fault: Fault, expected: dict[str, int]
+    rig: Rig, fault: Fault, expected: dict[str, int], dups: int, nack_resends: int
 ) -> None:
     rig.run(0.4)
+    # pyserial flushes input on open: a HELLO sent before that is retransmitted, not duplicated.
+    resent_before = rig.sim.sender.counts["retransmitted"]
+    dups_before = rig.link.counts["duplicate"]
     rig.sim.inject(fault, times=2)
     rig.run(1.0)
     rig.drain()
-    assert rig.errors() == expected
+    errors = rig.errors()
+    duplicates = errors.pop("duplicate", 0) - dups_before
+    assert errors == expected
+    # Every retransmission on timeout (dropped ACKs, or an ACK late on a loaded machine)
+    # reaches the host a second time: exactly one duplicate each, delivered once.
+    timeouts = rig.sim.sender.counts["retransmitted"] - resent_before - nack_resends
+    assert duplicates == dups + timeouts
     assert len(rig.of(ImuSample)) == rig.sim.counts["gen_imu_samples"]
     assert len(rig.of(CanFrame)) == rig.sim.counts["gen_can"]
     assert rig.sim.counts[f"fault_{fault.value}"] == 2
     if fault == Fault.DROP_ACK:
         assert rig.sim.counts["acks_dropped"] == 2
-        assert rig.sim.sender.counts["retransmitted"] == 2
+        assert timeouts >= 2
     if fault in (Fault.BAD_VERSION, Fault.UNKNOWN_TYPE):
-        assert (
-            rig.sim.counts[f"nack_{'version' if fault == Fault.BAD_VERSION else 'unknown_type'}"]
-            == 2
-        )
+        reason = "version" if fault == Fault.BAD_VERSION else "unknown_type"
+        assert rig.sim.counts[f"nack_{reason}"] == 2
 
 
 def test_reset_mid_frame(rig: Rig) -> None:
     rig.run(0.5)
+    resent_before = rig.sim.sender.counts["retransmitted"]
     rig.sim.inject(Fault.RESET)
     rig.until(lambda: rig.link.counts["mcu_reset"] == 1)
     rig.run(0.5)
@@ -143,7 +151,7 @@ def test_reset_mid_frame(rig: Rig) -> None:
     assert set(errors) <= {"cobs_error", "truncated", "duplicate"}
     # The NACK for the cut frame may reach the rebooted MCU and make it resend its HELLO:
     # every retransmission shows up as exactly one duplicate, delivered once.
-    assert errors.get("duplicate", 0) == rig.sim.sender.counts["retransmitted"]
+    assert errors.get("duplicate", 0) == rig.sim.sender.counts["retransmitted"] - resent_before
     boots = {h.boot_id for h in rig.of(McuHello) if isinstance(h, McuHello)}
     assert len(boots) == 2
     after = [s for s in rig.of(ImuSample) if isinstance(s, ImuSample)]
@@ -188,7 +196,7 @@ def test_ticks_unwrap_across_32_bits(tmp_path: Path) -> None:
     finally:
         r.close()
     ticks = [s.tick for s in r.of(ImuSample) if isinstance(s, ImuSample)]
-    assert ticks == sorted(ticks)
-    assert ticks[-1] > 1 << 32
+    assert {b - a for a, b in itertools.pairwise(ticks)} == {100}  # no jump at the wrap
+    assert ticks[-1] - ticks[0] > 3_000
     times = [s.time_utc for s in r.of(ImuSample) if isinstance(s, ImuSample) and s.time_utc]
     assert times == sorted(times)

@@ -175,6 +175,9 @@ def test_tick_unwrapper_crosses_wrap_and_accepts_late_samples() -> None:
     assert u(0x10) == (1 << 32) + 0x10
     assert u(0xFFFF_FFF0) == 0xFFFF_FFF0  # a retransmitted sample from before the wrap
     assert u(0x20) == (1 << 32) + 0x20
+    v = TickUnwrapper()
+    assert v(0x10) == 0x10
+    assert v(0xFFFF_FFF0) == -0x10  # queued before the wrap, seen after a later sample
 
 
 def test_clock_sync_estimates_offset_and_drift() -> None:
