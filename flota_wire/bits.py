@@ -32,11 +32,11 @@ def eg_cost(values: list[int], k: int) -> int:
     return sum(2 * (v + base).bit_length() for v in values) - len(values) * (k + 1)
 
 
-def best_eg_order(values: list[int]) -> tuple[int, int]:
-    """The Exp-Golomb order with the fewest bits for these values, and that cost."""
-    top = max(values).bit_length() + 1
+def best_eg_order(values: list[int], max_k: int = 14) -> tuple[int, int]:
+    """The Exp-Golomb order in 0..max_k with the fewest bits for these values, and that cost.
+    (Orders above the largest value's bit length only cost more.)"""
     best_k, best = 0, eg_cost(values, 0)
-    for k in range(1, top + 1):
+    for k in range(1, min(max(values).bit_length(), max_k) + 1):
         cost = eg_cost(values, k)
         if cost < best:
             best_k, best = k, cost

@@ -111,7 +111,7 @@ def _write_column(w: BitWriter, raw: list[int]) -> None:
     if not any(raw):
         w.u(0, 4)
         return
-    k = min(best_eg_order(raw)[0], MAX_EG_ORDER)
+    k = best_eg_order(raw, MAX_EG_ORDER)[0]
     w.u(k + 1, 4)
     w.eg_many(raw, k)
 
@@ -126,7 +126,7 @@ def _write_predicted(w: BitWriter, values: list[int], mod: int = 0, lo: int = 0)
     for wrap in (0, 1) if wrap_ok else (0,):
         for order in (0, 1):
             raw = _residuals(values, order, mod if wrap else 0, lo)
-            cost = best_eg_order(raw)[1] if any(raw) else 0
+            cost = best_eg_order(raw, MAX_EG_ORDER)[1] if any(raw) else 0
             if best is None or cost < best[0]:
                 best = (cost, order, wrap, raw)
     assert best is not None
