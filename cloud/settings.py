@@ -92,7 +92,8 @@ class DatabaseSettings(BaseSettings):
 class BridgeSettings(MqttSettings, KafkaSettings):
     """`flota bridge`: MQTT <-> Kafka."""
 
-    share_group: str | None = "bridge"  # None: plain subscription (brokers without $share)
+    share_group: Annotated[str | None, AfterValidator(lambda v: v or None)] = "bridge"
+    """``$share`` group of the subscription; empty: a plain one (brokers without $share)."""
     metrics_port: int | None = None
 
 

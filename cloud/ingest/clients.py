@@ -7,8 +7,8 @@ import uuid
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from kafka import KafkaConsumer, KafkaProducer
+from paho.mqtt.enums import CallbackAPIVersion
 
 from cloud.settings import KafkaSettings, MqttSettings
 
