@@ -20,8 +20,8 @@ class OnnxModelConfig(BaseModel):
     path: Path  # the model folder
     # Tried in order; those this onnxruntime build lacks are skipped, CPU is the last resort.
     providers: tuple[str, ...] = ("CPUExecutionProvider",)
-    intra_op_threads: int = Field(1, ge=1, le=8)
-    warmup_runs: int = Field(3, ge=0, le=100)
+    intra_op_threads: Annotated[int, Field(ge=1, le=8)] = 1
+    warmup_runs: Annotated[int, Field(ge=0, le=100)] = 3
 
     @property
     def card_path(self) -> Path:

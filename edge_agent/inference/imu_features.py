@@ -50,17 +50,39 @@ def moving_average(x: F64, n: int) -> F64:
 
 
 FEATURE_NAMES: tuple[str, ...] = (
-    *(f"{axis}_{stat}" for axis in ("long", "lat", "vert") for stat in ("mean", "std", "min", "max")),
-    "long_s_min", "long_s_max", "lat_s_absmax", "vert_s_absmax",
-    "long_s_p10", "long_s_p90", "lat_s_p90abs",
-    "frac_long_s_below_0.3g", "frac_long_s_above_0.25g", "frac_lat_s_above_0.3g",
-    "horiz_peak", "vert_peak", "norm_peak", "horiz_50ms_peak", "vert_50ms_peak",
-    "jerk_long_max", "jerk_lat_max",
-    "yaw_mean", "yaw_absmax", "gyro_norm_max", "lat_over_yaw",
-    "long_second_minus_first", "vert_std_s",
+    *(
+        f"{axis}_{stat}"
+        for axis in ("long", "lat", "vert")
+        for stat in ("mean", "std", "min", "max")
+    ),
+    "long_s_min",
+    "long_s_max",
+    "lat_s_absmax",
+    "vert_s_absmax",
+    "long_s_p10",
+    "long_s_p90",
+    "lat_s_p90abs",
+    "frac_long_s_below_0.3g",
+    "frac_long_s_above_0.25g",
+    "frac_lat_s_above_0.3g",
+    "horiz_peak",
+    "vert_peak",
+    "norm_peak",
+    "horiz_50ms_peak",
+    "vert_50ms_peak",
+    "jerk_long_max",
+    "jerk_lat_max",
+    "yaw_mean",
+    "yaw_absmax",
+    "gyro_norm_max",
+    "lat_over_yaw",
+    "long_second_minus_first",
+    "vert_std_s",
 )
 FEATURE_UNITS: dict[str, str] = {
-    **{n: "m/s^2" for n in FEATURE_NAMES if n.startswith(("long", "lat_", "vert", "horiz", "norm"))},
+    **{
+        n: "m/s^2" for n in FEATURE_NAMES if n.startswith(("long", "lat_", "vert", "horiz", "norm"))
+    },
     "jerk_long_max": "m/s^3",
     "jerk_lat_max": "m/s^3",
     "yaw_mean": "rad/s",
@@ -86,15 +108,26 @@ def features(w: AlignedWindows) -> F32:
     for x in (lo, la, ve):
         cols += [x.mean(1), x.std(1), x.min(1), x.max(1)]
     cols += [
-        lo_s.min(1), lo_s.max(1), np.abs(la_s).max(1), np.abs(ve_s).max(1),
-        np.percentile(lo_s, 10, axis=1), np.percentile(lo_s, 90, axis=1),
+        lo_s.min(1),
+        lo_s.max(1),
+        np.abs(la_s).max(1),
+        np.abs(ve_s).max(1),
+        np.percentile(lo_s, 10, axis=1),
+        np.percentile(lo_s, 90, axis=1),
         np.percentile(np.abs(la_s), 90, axis=1),
-        (lo_s < -0.3 * G).mean(1), (lo_s > 0.25 * G).mean(1), (np.abs(la_s) > 0.3 * G).mean(1),
-        horiz.max(1), np.abs(ve).max(1), np.linalg.norm(lin, axis=2).max(1),
-        short_h.max(1), short[:, :, 2].max(1),
+        (lo_s < -0.3 * G).mean(1),
+        (lo_s > 0.25 * G).mean(1),
+        (np.abs(la_s) > 0.3 * G).mean(1),
+        horiz.max(1),
+        np.abs(ve).max(1),
+        np.linalg.norm(lin, axis=2).max(1),
+        short_h.max(1),
+        short[:, :, 2].max(1),
         np.abs(np.diff(lo_s, axis=1)).max(1) * RATE_HZ,
         np.abs(np.diff(la_s, axis=1)).max(1) * RATE_HZ,
-        w.yaw.mean(1), np.abs(yaw_s).max(1), w.gyro_norm.max(1),
+        w.yaw.mean(1),
+        np.abs(yaw_s).max(1),
+        w.gyro_norm.max(1),
         la_s.mean(1) / (np.abs(yaw_s.mean(1)) + 0.05) * np.sign(yaw_s.mean(1) + 1e-9),
         lo[:, half:].mean(1) - lo[:, :half].mean(1),
         ve_s.std(1),

@@ -85,4 +85,6 @@ class Aligner:
 
         blocks = d["blocks"]
         assert isinstance(blocks, int)
-        return cls(vec("gravity"), vec("gyro_bias"), vec("fwd_evidence"), vec("left_evidence"), blocks)
+        return cls(
+            vec("gravity"), vec("gyro_bias"), vec("fwd_evidence"), vec("left_evidence"), blocks
+        )

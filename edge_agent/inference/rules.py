@@ -47,7 +47,9 @@ def engine_rules(x: F64) -> I64:
     """Class index per (w, 60, 6) OBD window (normal, overheating, misfire, fuel_drop)."""
     fuel = x[:, :, FUEL]
     fall = np.max(np.maximum.accumulate(fuel, axis=1) - fuel, axis=1)
-    jumps = (np.abs(np.diff(x[:, :, RPM], axis=1)) > 250) & (np.abs(np.diff(x[:, :, SPEED], axis=1)) <= 1)
+    jumps = (np.abs(np.diff(x[:, :, RPM], axis=1)) > 250) & (
+        np.abs(np.diff(x[:, :, SPEED], axis=1)) <= 1
+    )
     out = np.zeros(x.shape[0], dtype=np.int64)
     out[jumps.sum(1) >= 3] = 2
     out[fall >= 5.0] = 3

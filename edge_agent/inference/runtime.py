@@ -16,10 +16,10 @@ import numpy.typing as npt
 
 from edge_agent.inference import imu_features, obd_features
 from edge_agent.inference.card import ModelCard, read_card, sha256_file
+from edge_agent.inference.classes import ENGINE_CLASSES, IMU_CLASSES
 from edge_agent.inference.config import ModelConfig, OnnxModelConfig, RulesModelConfig
 from edge_agent.inference.errors import InputError, ModelLoadError, SelfTestError
 from edge_agent.inference.rules import engine_rules, harsh_driving_rules
-from edge_agent.inference.classes import ENGINE_CLASSES, IMU_CLASSES
 
 log = logging.getLogger(__name__)
 F32 = npt.NDArray[np.float32]
@@ -132,7 +132,7 @@ class RulesClassifier:
         return out
 
 
-PLUGINS: dict[str, Callable[[Any], Classifier]] = {
+PLUGINS: dict[str, Callable[[Any], Any]] = {
     "onnx": OnnxClassifier,
     "rules": RulesClassifier,
 }
@@ -140,6 +140,6 @@ PLUGINS: dict[str, Callable[[Any], Classifier]] = {
 
 def load_model(config: ModelConfig) -> Classifier:
     """Build the plugin the config's ``type`` names (loaded, warmed up, self-tested)."""
-    model = PLUGINS[config.type](config)
+    model: Classifier = PLUGINS[config.type](config)
     log.info("model %s %s loaded (%s)", model.name, model.version, config.type)
     return model

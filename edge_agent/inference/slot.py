@@ -54,8 +54,9 @@ class ModelSlot:
                 candidate = load_model(config)
             except InferenceError as err:
                 self.failed_swaps += 1
-                log.warning("model update rejected, keeping %s %s: %s", current.name,
-                            current.version, err)
+                log.warning(
+                    "model update rejected, keeping %s %s: %s", current.name, current.version, err
+                )
                 return SwapResult(False, current.version, None, str(err))
             self._previous, self._active = current, candidate
             return SwapResult(True, candidate.version, current.version)

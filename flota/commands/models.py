@@ -1,15 +1,74 @@
-"""`flota models`: Train and evaluate the ONNX models."""
+"""`flota models`: rebuild, evaluate and list the edge ONNX models."""
 
 from __future__ import annotations
 
-import typer
+import json
+from pathlib import Path
 
-from flota.commands._common import not_built
+import typer
 
 app = typer.Typer(help="Train and evaluate the ONNX models.", no_args_is_help=True)
 
 
-@app.command("status")
-def status() -> None:
-    """Not built yet."""
-    not_built("models", 6)
+@app.command("train")
+def train(
+    out: Path = typer.Option(None, help="Model root (default: models/onnx in the source tree)."),
+    scale: float = typer.Option(1.0, min=0.01, max=1.0, help="Fraction of devices (quick runs)."),
+    only: list[str] = typer.Option(None, help="Train only these models."),
+) -> None:
+    """Rebuild every model from scratch (simulate, fit, export, card); seeded, reproducible."""
+    from models.training.train import MODELS_ROOT, train_all
+
+    cards = train_all(out or MODELS_ROOT, scale=scale, names=only or None)
+    for name, card in cards.items():
+        h = card["headline"]
+        typer.echo(
+            f"{name} {card['version']}: test {h['metric']} {h['value']:.3f} "
+            f"(baseline {h['baseline']:.3f}), sha256 {card['sha256'][:12]}, "
+            f"{card['size_bytes']:,} bytes, parity {card['parity_max_abs_diff']:.1e}"
+        )
+
+
+@app.command("evaluate")
+def evaluate(
+    as_json: bool = typer.Option(False, "--json", help="One JSON object keyed by model name."),
+    root: Path = typer.Option(None, help="Model root (default: models/onnx)."),
+    scale: float = typer.Option(1.0, min=0.01, max=1.0, help="Fraction of test devices."),
+    full: bool = typer.Option(False, help="With --json: every metric, not only the headline."),
+) -> None:
+    """Score the shipped models and their rule baselines on the held-out test split."""
+    from models.training.evaluate import evaluate_shipped, headline
+    from models.training.train import MODELS_ROOT
+
+    results = evaluate_shipped(root or MODELS_ROOT, scale=scale)
+    if as_json:
+        typer.echo(json.dumps(results if full else headline(results), sort_keys=True))
+        return
+    for name, r in results.items():
+        m, b = r["model"], r["baseline"]
+        typer.echo(f"{name} {r['version']}")
+        for cls in m["f1"]:
+            typer.echo(f"  F1 {cls:14s} model {m['f1'][cls]:.3f}  baseline {b['f1'][cls]:.3f}")
+        typer.echo(
+            f"  macro F1 (events)   model {m['macro_f1_events']:.3f}  baseline "
+            f"{b['macro_f1_events']:.3f}"
+        )
+        typer.echo(
+            f"  false alarms/1000km model {m['false_alarms_per_1000km']:.1f}  baseline "
+            f"{b['false_alarms_per_1000km']:.1f}"
+        )
+
+
+@app.command("list")
+def list_models(root: Path = typer.Option(None, help="Model root (default: models/onnx).")) -> None:
+    """Name, version, size and sha256 of each model on disk, checked against its card."""
+    from edge_agent.inference.card import read_card, sha256_file
+    from models.training.train import MODELS_ROOT
+
+    base = root or MODELS_ROOT
+    for d in sorted(p for p in base.iterdir() if (p / "card.json").exists()):
+        card = read_card(d)
+        ok = sha256_file(d / card.onnx_file) == card.sha256
+        typer.echo(
+            f"{card.name} {card.version} sha256 {card.sha256[:12]} {'ok' if ok else 'MISMATCH'}"
+        )

@@ -5,13 +5,14 @@ Planning runs at 10 Hz (a Python loop is cheap there); the result is resampled t
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from models.sim.labels import G, HARSH_ACCEL_MS2, HARSH_BRAKE_MS2, HARSH_CORNER_MS2, Event
+from models.sim.labels import HARSH_ACCEL_MS2, HARSH_BRAKE_MS2, HARSH_CORNER_MS2, Event, G
 from models.sim.route import Route
 from models.sim.vehicle import Vehicle
 
@@ -59,8 +60,12 @@ def drive(route: Route, veh: Vehicle, rng: np.random.Generator, rates: EventRate
     """Drive the route leg by leg (rest to rest) and return 100 Hz kinematics with events."""
     n_pts = len(route.curvature)
     km = route.length_m / 1000.0
-    brake_at = sorted(rng.uniform(150, route.length_m - 100, rng.poisson(rates.harsh_brake_per_km * km)))
-    accel_at = sorted(rng.uniform(50, route.length_m - 200, rng.poisson(rates.harsh_accel_per_km * km)))
+    brake_at = sorted(
+        rng.uniform(150, route.length_m - 100, rng.poisson(rates.harsh_brake_per_km * km))
+    )
+    accel_at = sorted(
+        rng.uniform(50, route.length_m - 200, rng.poisson(rates.harsh_accel_per_km * km))
+    )
     crash_at = (
         float(rng.uniform(0.5, 0.95) * route.length_m)
         if rng.random() < rates.collision_prob
@@ -77,12 +82,14 @@ def drive(route: Route, veh: Vehicle, rng: np.random.Generator, rates: EventRate
     crashed_at: float | None = None
     harsh: tuple[str, float, float] | None = None  # kind, accel command, end speed
     a = 0.0
-    for leg, (i0, i1) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+    for leg, (i0, i1) in enumerate(itertools.pairwise(bounds)):
         corner_leg = (
             rng.random() < rates.harsh_corner_leg_prob
             and float(np.max(np.abs(route.curvature[i0 : i1 + 1]))) > 1 / 250
         )
-        lateral = float(rng.uniform(1.15, 1.6) * HARSH_CORNER_MS2) if corner_leg else veh.lateral_ms2
+        lateral = (
+            float(rng.uniform(1.15, 1.6) * HARSH_CORNER_MS2) if corner_leg else veh.lateral_ms2
+        )
         env = _leg_envelope(route, i0, i1, veh, lateral)
         length = float(i1 - i0)
         s, v = 0.0, 0.0
@@ -98,8 +105,13 @@ def drive(route: Route, veh: Vehicle, rng: np.random.Generator, rates: EventRate
                 dur = float(rng.uniform(0.05, 0.15))
                 peak = dv * math.pi / (2 * dur)
                 side = rng.random()
-                lon, lat = (-peak, 0.0) if side < 0.6 else (peak, 0.0) if side < 0.8 else (
-                    0.0, peak * rng.choice([-1.0, 1.0]))
+                lon, lat = (
+                    (-peak, 0.0)
+                    if side < 0.6
+                    else (peak, 0.0)
+                    if side < 0.8
+                    else (0.0, peak * rng.choice([-1.0, 1.0]))
+                )
                 impacts.append((t, dur, lon, lat))
                 events.append(Event("collision", t, t + dur, peak))
                 v = max(0.0, v - dv) if lon <= 0 else v + dv
@@ -112,12 +124,14 @@ def drive(route: Route, veh: Vehicle, rng: np.random.Generator, rates: EventRate
                     d = float(rng.uniform(1.12, 2.0) * HARSH_BRAKE_MS2)
                     harsh = ("harsh_brake", -d, max(0.0, v - rng.uniform(4.0, min(v, 16.0))))
                 brake_at.pop(0)
-            elif harsh is None and accel_at and pos >= accel_at[0] and v < 6.0 and env[look] > v + 8:
+            elif (
+                harsh is None and accel_at and pos >= accel_at[0] and v < 6.0 and env[look] > v + 8
+            ):
                 d = float(rng.uniform(1.15, 1.65) * HARSH_ACCEL_MS2)
                 harsh = ("harsh_accel", d, min(float(env[look]), v + rng.uniform(7.0, 14.0)))
                 accel_at.pop(0)
             if harsh is not None:
-                kind, cmd, v_end = harsh
+                _kind, cmd, v_end = harsh
                 done = v <= v_end if cmd < 0 else (v >= v_end or v >= env[look])
                 if done:
                     harsh = None
@@ -159,7 +173,9 @@ def drive(route: Route, veh: Vehicle, rng: np.random.Generator, rates: EventRate
         shape = np.sin(math.pi * (t100[m] - t0) / dur)
         impact[m, 0] += lon * shape
         impact[m, 1] += lat * shape
-    events.extend(_threshold_events(t100, a100, v100, np.interp(s100, np.arange(n_pts), route.curvature)))
+    events.extend(
+        _threshold_events(t100, a100, v100, np.interp(s100, np.arange(n_pts), route.curvature))
+    )
     events.sort(key=lambda e: e.t_start)
     return Kinematics(t=t100, s=s100, v=v100, a_long=a100, impact=impact, events=tuple(events))
 
@@ -183,4 +199,4 @@ def _threshold_events(t: F64, a: F64, v: F64, kappa: F64) -> list[Event]:
     return out
 
 
-__all__ = ["G", "EventRates", "Kinematics", "drive"]
+__all__ = ["EventRates", "G", "Kinematics", "drive"]

@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from models.sim.driving import IMU_DT, Kinematics
-from models.sim.labels import ENGINE_CLASSES, G, Event
+from models.sim.labels import ENGINE_CLASSES, Event, G
 from models.sim.route import Route
 from models.sim.vehicle import Vehicle
 
@@ -50,7 +50,9 @@ def simulate_engine(
     events: list[Event] = []
     label = np.zeros(n, dtype=np.int8)
 
-    ratio = np.asarray(veh.gear_ratios) * veh.final_drive * 60.0 / (2 * math.pi * veh.wheel_radius_m)
+    ratio = (
+        np.asarray(veh.gear_ratios) * veh.final_drive * 60.0 / (2 * math.pi * veh.wheel_radius_m)
+    )
     rpm = np.empty(n)
     gear = 0
     for i in range(n):
@@ -66,7 +68,9 @@ def simulate_engine(
         rpm[i] = max(veh.idle_rpm, v[i] * ratio[gear])
     rpm += rng.normal(0.0, 12.0, n)
 
-    power = veh.mass_kg * v * (a + G * np.sin(np.arctan(grade)) + 0.012 * G) + 0.6 * veh.cda_m2 * v**3
+    power = (
+        veh.mass_kg * v * (a + G * np.sin(np.arctan(grade)) + 0.012 * G) + 0.6 * veh.cda_m2 * v**3
+    )
     avail = veh.rated_power_w * np.clip(rpm / 5000.0, 0.15, 1.0)
     load = np.clip(power / avail, 0.0, 1.0)
     load_pct = np.where(power < 0, rng.uniform(6, 12, n), 20.0 + 78.0 * load)
@@ -103,7 +107,9 @@ def simulate_engine(
     elif fault == "overheating":
         hot = np.flatnonzero(label == 1)
         if len(hot):
-            events.append(Event("overheating", float(t[hot[0]]), float(t[-1]), float(coolant.max())))
+            events.append(
+                Event("overheating", float(t[hot[0]]), float(t[-1]), float(coolant.max()))
+            )
 
     # fuel: consumption, a damped sender that sloshes with acceleration and slope
     litres = veh.tank_l * rng.uniform(0.15, 0.95) - np.cumsum(

@@ -12,8 +12,12 @@ F64 = npt.NDArray[np.float64]
 DS = 1.0  # m between route samples
 
 # (limit km/h range, straight m range, curve radius m range, junction probability, roughness)
-_ROAD_KINDS: dict[str, tuple[tuple[float, float], tuple[float, float], tuple[float, float], float,
-                             tuple[float, float]]] = {
+_ROAD_KINDS: dict[
+    str,
+    tuple[
+        tuple[float, float], tuple[float, float], tuple[float, float], float, tuple[float, float]
+    ],
+] = {
     "urban": ((30, 50), (60, 300), (25, 120), 0.55, (0.3, 0.9)),
     "suburban": ((50, 70), (150, 700), (60, 300), 0.25, (0.2, 0.6)),
     "highway": ((80, 110), (500, 2500), (300, 1500), 0.0, (0.05, 0.3)),

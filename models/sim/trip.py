@@ -1,4 +1,4 @@
-"""A trip: one vehicle with its device driving one route; arrays for training, a stream for demos."""
+"""A trip: one vehicle with its device on one route; arrays for training, a stream for demos."""
 
 from __future__ import annotations
 
@@ -63,8 +63,14 @@ class TripData:
     def obd_matrix(self) -> F64:
         """OBD channels as columns: speed km/h, rpm, coolant C, fuel %, throttle %, load %."""
         return np.stack(
-            [self.speed_kmh, self.rpm, self.coolant_c, self.fuel_pct, self.throttle_pct,
-             self.load_pct],
+            [
+                self.speed_kmh,
+                self.rpm,
+                self.coolant_c,
+                self.fuel_pct,
+                self.throttle_pct,
+                self.load_pct,
+            ],
             axis=1,
         )
 
@@ -83,7 +89,9 @@ class Trip:
         self.seed = seed
         self.config = config or TripConfig()
         seeds = np.random.SeedSequence(seed).generate_state(4)
-        self.route = route or Route.random(int(seeds[0]), self.config.length_m, self.config.road_kind)
+        self.route = route or Route.random(
+            int(seeds[0]), self.config.length_m, self.config.road_kind
+        )
         self.device = device or Device.random(int(seeds[1]))
         self.vehicle = vehicle or Vehicle.random(int(seeds[2]))
         self._rng_seed = int(seeds[3])
@@ -138,6 +146,9 @@ class Trip:
         )
         gps = (
             GpsSample(float(t), float(la), float(lo), float(sp), float(tr))
-            for t, la, lo, sp, tr in zip(d.gps_t, d.lat, d.lon, d.gps_speed, d.gps_track, strict=True)
+            for t, la, lo, sp, tr in zip(
+                d.gps_t, d.lat, d.lon, d.gps_speed, d.gps_track, strict=True
+            )
         )
-        yield from heapq.merge(imu, obd, gps, key=lambda s: s.t)
+        merged: Iterator[Sample] = heapq.merge(imu, obd, gps, key=lambda s: s.t)
+        yield from merged

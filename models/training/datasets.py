@@ -35,7 +35,9 @@ class WindowSet:
     skipped_unaligned: int = 0
 
 
-def _window_label(labels: npt.NDArray[np.int8], n_classes: int, min_count: int, sticky: int | None) -> I64:
+def _window_label(
+    labels: npt.NDArray[np.int8], n_classes: int, min_count: int, sticky: int | None
+) -> I64:
     counts = np.stack([(labels == c).sum(1) for c in range(n_classes)], axis=1)
     events = counts[:, 1:]
     y = np.where(events.sum(1) > 0, IGNORE, 0)
@@ -80,10 +82,16 @@ def imu_windows(group: Iterable[tuple[int, TripData]], keep_aligned: bool = Fals
         wa = np.concatenate([acc[sel - 1], acc[sel]], axis=1)
         wg = np.concatenate([gyro[sel - 1], gyro[sel]], axis=1)
         aligned = imu_features.align(
-            wa, wg, np.asarray(frames)[sel - 1], np.asarray(grav)[sel - 1], np.asarray(gbias)[sel - 1]
+            wa,
+            wg,
+            np.asarray(frames)[sel - 1],
+            np.asarray(grav)[sel - 1],
+            np.asarray(gbias)[sel - 1],
         )
         xs.append(imu_features.features(aligned))
-        ys.append(_window_label(np.concatenate([lab[sel - 1], lab[sel]], axis=1), 5, MIN_EVENT_SAMPLES, 4))
+        ys.append(
+            _window_label(np.concatenate([lab[sel - 1], lab[sel]], axis=1), 5, MIN_EVENT_SAMPLES, 4)
+        )
         trips.append(np.full(len(sel), t_id))
         idxs.append(sel)
         if keep_aligned:
@@ -92,9 +100,15 @@ def imu_windows(group: Iterable[tuple[int, TripData]], keep_aligned: bool = Fals
         n_f = len(imu_features.FEATURE_NAMES)
         empty = np.zeros(0, dtype=np.int64)
         al = AlignedWindows(np.zeros((0, 200, 3)), np.zeros((0, 200)), np.zeros((0, 200)))
-        return WindowSet(np.zeros((0, n_f), dtype=np.float32), empty, empty, empty,
-                         distance / 1000.0, aligned=al if keep_aligned else None,
-                         skipped_unaligned=skipped)
+        return WindowSet(
+            np.zeros((0, n_f), dtype=np.float32),
+            empty,
+            empty,
+            empty,
+            distance / 1000.0,
+            aligned=al if keep_aligned else None,
+            skipped_unaligned=skipped,
+        )
     aligned_all = None
     if keep_aligned:
         aligned_all = AlignedWindows(
@@ -102,9 +116,15 @@ def imu_windows(group: Iterable[tuple[int, TripData]], keep_aligned: bool = Fals
             yaw=np.concatenate([a.yaw for a in alis]),
             gyro_norm=np.concatenate([a.gyro_norm for a in alis]),
         )
-    return WindowSet(np.concatenate(xs), np.concatenate(ys), np.concatenate(trips),
-                     np.concatenate(idxs), distance / 1000.0, aligned=aligned_all,
-                     skipped_unaligned=skipped)
+    return WindowSet(
+        np.concatenate(xs),
+        np.concatenate(ys),
+        np.concatenate(trips),
+        np.concatenate(idxs),
+        distance / 1000.0,
+        aligned=aligned_all,
+        skipped_unaligned=skipped,
+    )
 
 
 def obd_windows(group: Iterable[tuple[int, TripData]], keep_raw: bool = False) -> WindowSet:
@@ -126,9 +146,14 @@ def obd_windows(group: Iterable[tuple[int, TripData]], keep_raw: bool = False) -
         idxs.append(np.arange(len(starts)))
         if keep_raw:
             raws.append(win)
-    return WindowSet(np.concatenate(xs), np.concatenate(ys), np.concatenate(trips),
-                     np.concatenate(idxs), distance / 1000.0,
-                     raw=np.concatenate(raws) if keep_raw else None)
+    return WindowSet(
+        np.concatenate(xs),
+        np.concatenate(ys),
+        np.concatenate(trips),
+        np.concatenate(idxs),
+        distance / 1000.0,
+        raw=np.concatenate(raws) if keep_raw else None,
+    )
 
 
 def concat(parts: list[WindowSet]) -> WindowSet:

@@ -27,9 +27,9 @@ def score(ws: WindowSet, pred: I64, classes: tuple[str, ...]) -> dict[str, Any]:
 def describe(ws: WindowSet, classes: tuple[str, ...]) -> dict[str, Any]:
     counts = np.bincount(ws.y[ws.y >= 0], minlength=len(classes))
     return {
-        "windows": int(len(ws.y)),
+        "windows": len(ws.y),
         "ignored_windows": int(np.sum(ws.y < 0)),
         "windows_per_class": {c: int(n) for c, n in zip(classes, counts, strict=True)},
         "distance_km": round(ws.distance_km, 1),
-        "trips": int(len(np.unique(ws.trip))),
+        "trips": len(np.unique(ws.trip)),
     }

@@ -34,7 +34,9 @@ def to_onnx_bytes(model: Any, spec: ModelSpec) -> bytes:
     return data
 
 
-def selftest_rows(x: npt.NDArray[np.float32], y: npt.NDArray[np.int64], n_classes: int) -> npt.NDArray[np.float32]:
+def selftest_rows(
+    x: npt.NDArray[np.float32], y: npt.NDArray[np.int64], n_classes: int
+) -> npt.NDArray[np.float32]:
     """Two rows per class where possible (the first such rows), else normal rows."""
     rows: list[int] = []
     for c in range(n_classes):
@@ -59,9 +61,7 @@ def write_card(out_dir: Path, spec: ModelSpec, info: dict[str, Any]) -> dict[str
         "n_features": len(spec.feature_names),
         "window": spec.window,
         "input_name": "features",
-        "inputs": [
-            {"name": n, "unit": spec.feature_units.get(n, "")} for n in spec.feature_names
-        ],
+        "inputs": [{"name": n, "unit": spec.feature_units.get(n, "")} for n in spec.feature_names],
         "outputs": {
             "label": "int64 class index (argmax)",
             "probabilities": f"float32 (n, {len(spec.classes)}) in class order",
@@ -81,10 +81,14 @@ def _table(scores: dict[str, Any], classes: list[str]) -> list[str]:
     lines = ["| | model | baseline (rules) |", "|---|---|---|"]
     for c in classes:
         lines.append(f"| F1 {c} | {m['f1'][c]:.3f} | {b['f1'][c]:.3f} |")
-    lines.append(f"| macro F1 (event classes) | **{m['macro_f1_events']:.3f}** | "
-                 f"{b['macro_f1_events']:.3f} |")
-    lines.append(f"| false alarms per 1,000 km | {m['false_alarms_per_1000km']:.1f} | "
-                 f"{b['false_alarms_per_1000km']:.1f} |")
+    lines.append(
+        f"| macro F1 (event classes) | **{m['macro_f1_events']:.3f}** | "
+        f"{b['macro_f1_events']:.3f} |"
+    )
+    lines.append(
+        f"| false alarms per 1,000 km | {m['false_alarms_per_1000km']:.1f} | "
+        f"{b['false_alarms_per_1000km']:.1f} |"
+    )
     return lines
 
 

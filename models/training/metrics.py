@@ -37,7 +37,12 @@ def false_alarms_per_1000km(y: I64, pred: I64, trip: I64, index: I64, km: float)
             i += 1
             continue
         j = i
-        while j + 1 < n and pred[j + 1] != 0 and trip[j + 1] == trip[i] and index[j + 1] == index[j] + 1:
+        while (
+            j + 1 < n
+            and pred[j + 1] != 0
+            and trip[j + 1] == trip[i]
+            and index[j + 1] == index[j] + 1
+        ):
             j += 1
         if np.all(y[i : j + 1] == 0):
             false += 1

@@ -25,8 +25,15 @@ class Split:
             vehicle = Vehicle.random(self.base + 700_000 + dev)
             for k in range(self.trips_per_device):
                 seed = self.base + dev * 100 + k
-                yield dev, Trip(seed, device=device, vehicle=vehicle,
-                                config=TripConfig(length_m=self.length_m))
+                yield (
+                    dev,
+                    Trip(
+                        seed,
+                        device=device,
+                        vehicle=vehicle,
+                        config=TripConfig(length_m=self.length_m),
+                    ),
+                )
 
 
 SPLITS: dict[str, Split] = {

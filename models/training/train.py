@@ -23,6 +23,7 @@ from models.training.splits import split
 log = logging.getLogger(__name__)
 MODELS_ROOT = Path(__file__).resolve().parent.parent / "onnx"
 SEED = 20261128
+PARITY_TOLERANCE = 1e-5  # largest |p_sklearn - p_onnx| allowed on the test windows
 DATA_DESCRIPTION = (
     "Simulated trips (models/sim): road-like routes (urban, suburban, highway mixes with curves, "
     "junction stops, hills), drivers with normal limits below the harsh thresholds and injected "
@@ -35,7 +36,7 @@ DATA_DESCRIPTION = (
 
 def fit(spec: ModelSpec, ws: WindowSet) -> Any:
     from sklearn.ensemble import HistGradientBoostingClassifier
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
     rng = np.random.default_rng(SEED)
     keep = (ws.y > 0) | ((ws.y == 0) & (rng.random(len(ws.y)) < spec.normal_keep))
@@ -72,7 +73,10 @@ def train_all(
     """Train, export and card every model (or ``names``); returns each card."""
     wanted = list(names or SPECS)
     t0 = time.monotonic()
-    data = {s: split_windows(split(s, scale), keep_inputs=s != "train") for s in ("train", "val", "test")}
+    data = {
+        s: split_windows(split(s, scale), keep_inputs=s != "train")
+        for s in ("train", "val", "test")
+    }
     log.info("simulated and windowed train/val/test in %.1f s", time.monotonic() - t0)
     cards = {}
     for name in wanted:
@@ -92,8 +96,13 @@ def train_all(
                 "model": score(ws, pred, spec.classes),
                 "baseline": score(ws, spec.baseline(ws), spec.classes),
             }
+        test_probs = onnx_predict(onnx_bytes, te.x)
+        parity = float(np.max(np.abs(test_probs - model.predict_proba(te.x.astype(np.float32)))))
+        if parity > PARITY_TOLERANCE:
+            raise RuntimeError(f"{name}: ONNX differs from sklearn by {parity:.2e} on test")
         st_x = selftest_rows(te.x, te.y, len(spec.classes))
-        info = {
+        info: dict[str, Any] = {
+            "parity_max_abs_diff": parity,
             "learner": f"sklearn HistGradientBoostingClassifier(max_iter={spec.max_iter}, "
             f"learning_rate=0.1, max_leaf_nodes=15, l2_regularization=1.0, random_state={SEED}), "
             f"sqrt-balanced class weights, {spec.normal_keep:.0%} of all-normal windows kept",
@@ -109,9 +118,14 @@ def train_all(
                 "description": DATA_DESCRIPTION,
                 "seed": SEED,
                 "scale": scale,
-                **{s: {**describe(data[s][name], spec.classes),
-                       "devices": split(s, scale).devices,
-                       "trip_seed_base": split(s, scale).base} for s in ("train", "val", "test")},
+                **{
+                    s: {
+                        **describe(data[s][name], spec.classes),
+                        "devices": split(s, scale).devices,
+                        "trip_seed_base": split(s, scale).base,
+                    }
+                    for s in ("train", "val", "test")
+                },
             },
             "selftest": {
                 "inputs": st_x.tolist(),
@@ -120,6 +134,11 @@ def train_all(
             },
         }
         cards[name] = write_card(out_dir, spec, info)
-        log.info("%s: test macro F1 %.3f (rules %.3f), fit %.1f s", name,
-                 info["headline"]["value"], info["headline"]["baseline"], fit_s)
+        log.info(
+            "%s: test macro F1 %.3f (rules %.3f), fit %.1f s",
+            name,
+            info["headline"]["value"],
+            info["headline"]["baseline"],
+            fit_s,
+        )
     return cards

@@ -1,0 +1,45 @@
+"""Score the shipped ONNX models, through the agent's own runtime, on the test split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_agent.inference.config import OnnxModelConfig
+from edge_agent.inference.runtime import OnnxClassifier
+from models.training.datasets import split_windows
+from models.training.evaluation import score
+from models.training.specs import SPECS
+from models.training.splits import split
+from models.training.train import MODELS_ROOT
+
+
+def evaluate_shipped(root: Path = MODELS_ROOT, scale: float = 1.0) -> dict[str, dict[str, Any]]:
+    """Per model: test scores of the ONNX model and of the rule baseline on the same windows."""
+    data = split_windows(split("test", scale), keep_inputs=True)
+    out: dict[str, dict[str, Any]] = {}
+    for name, spec in SPECS.items():
+        clf = OnnxClassifier(OnnxModelConfig(name=name, path=root / name))
+        ws = data[name]
+        pred = np.argmax(clf.predict_features(ws.x), axis=1).astype(np.int64)
+        out[name] = {
+            "version": clf.version,
+            "model": score(ws, pred, spec.classes),
+            "baseline": score(ws, spec.baseline(ws), spec.classes),
+        }
+    return out
+
+
+def headline(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The one-line-per-model summary `flota models evaluate --json` prints."""
+    return {
+        name: {
+            "metric": "macro_f1_events",
+            "value": r["model"]["macro_f1_events"],
+            "baseline": r["baseline"]["macro_f1_events"],
+            "higher_is_better": True,
+        }
+        for name, r in results.items()
+    }
