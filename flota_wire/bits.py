@@ -86,13 +86,6 @@ class BitWriter:
         return int(bits, 2).to_bytes(len(bits) // 8, "big")
 
 
-def bits_of(data: bytes) -> str:
-    """The bits of ``data`` as a '0'/'1' string, leading zeros kept."""
-    if not data:
-        return ""
-    return bin(int.from_bytes(data, "big") | (1 << (8 * len(data))))[3:]
-
-
 SENTINEL = "1" * 128
 """Appended to the bit text so that ``str.find`` always succeeds in the hot loops; reading into
 it is caught by the end-of-payload check (and any overrun slice by the ValueError guard)."""
@@ -114,7 +107,7 @@ _WINDOW = 12
 _TABLES: dict[int, dict[str, tuple[int, int]]] = {}
 
 
-def _table(k: int) -> dict[str, tuple[int, int]]:
+def table_for(k: int) -> dict[str, tuple[int, int]]:
     """For EG(k): every 12-bit window that starts with a whole code -> (signed value, length).
     One dict lookup replaces a scan and a parse for the short codes that dominate."""
     table = _TABLES.get(k)
@@ -133,30 +126,6 @@ def _table(k: int) -> dict[str, tuple[int, int]]:
                     table[key] = (value, length)
         _TABLES[k] = table
     return table
-
-
-def read_signed(bits: str, p: int, count: int, c: int) -> tuple[list[int], int]:
-    """``count`` EG(c-1) codes, zigzag-decoded to signed residuals."""
-    kk = c  # k + 1
-    base = 1 << (c - 1)
-    get = _table(c - 1).get
-    find = bits.find
-    out: list[int] = []
-    append = out.append
-    for _ in range(count):
-        hit = get(bits[p : p + _WINDOW])
-        if hit is None:
-            q = find("1", p)
-            e = q + q - p + kk
-            if e - q > MAX_CODE_BITS:
-                raise WireError("corrupt: Exp-Golomb code too long")
-            u = int(bits[q:e], 2) - base
-            append((u >> 1) ^ -(u & 1))
-            p = e
-        else:
-            append(hit[0])
-            p += hit[1]
-    return out, p
 
 
 def read_column(bits: str, p: int, count: int) -> tuple[list[int], int]:

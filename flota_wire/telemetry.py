@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import zlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 
 from flota_wire.bits import (
+    MAX_CODE_BITS,
     MAX_EG_ORDER,
     SENTINEL,
     BitWriter,
     best_eg_order,
     read_column,
     read_n,
-    read_signed,
+    table_for,
     zigzag,
 )
 from flota_wire.errors import WireError
@@ -53,9 +54,10 @@ _MAX_TIME_EXP = 6
 PRESENCE_NONE, PRESENCE_ALL, PRESENCE_MIXED = 0, 1, 2
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TelemetryColumns:
-    """A decoded batch, column-wise (what the cloud's bulk writers want; no per-fix objects)."""
+    """A decoded batch, column-wise (what the cloud's bulk writers want; no per-fix objects).
+    Not frozen: it is a fresh result that holds lists, and building it is on the hot path."""
 
     seq: list[int]
     time_us: list[int]
@@ -280,7 +282,22 @@ def _predicted(
         order, wrap, c = head >> 4, 0, head & 15
     if not c:
         return [first] * count, p  # zero residuals under either predictor: constant
-    res, p = read_signed(bits, p, count - 1, c)
+    get = _GETS.get(c) or _getter(c)
+    res: list[int] = []
+    append = res.append
+    for _ in range(count - 1):  # the decoder's hot loop: one table lookup per short code
+        hit = get(bits[p : p + 12])
+        if hit is None:
+            q = bits.find("1", p)
+            e = q + q - p + c
+            if e - q > MAX_CODE_BITS:
+                raise WireError("corrupt: Exp-Golomb code too long")
+            u = int(bits[q:e], 2) - (1 << (c - 1))
+            append((u >> 1) ^ -(u & 1))
+            p = e
+        else:
+            append(hit[0])
+            p += hit[1]
     if not wrap:
         if order:
             return list(accumulate(accumulate(res), initial=first)), p
@@ -300,9 +317,21 @@ _SENTINEL_BITS = len(SENTINEL)
 _SENTINEL_MASK = (1 << _SENTINEL_BITS) - 1
 
 
-def _check_decoded(name: str, values: list[int], lo: int, hi: int) -> None:
-    if min(values) < lo or max(values) > hi:
-        raise WireError(f"corrupt: decoded {name} outside [{lo}, {hi}]")
+_GETS: dict[int, Callable[[str], tuple[int, int] | None]] = {}
+
+
+def _getter(c: int) -> Callable[[str], tuple[int, int] | None]:
+    get = _GETS[c] = table_for(c - 1).get
+    return get
+
+
+_OPTIONAL_WRAP = ((0, 0), (0, 0), (_TRACK_MOD, 0), (0, 0), (0, 0))
+"""(modulus, low end) of each optional field's column, in OPTIONAL_FIELDS order."""
+_PRESENCE_FAST = {
+    "".join(format(f, "02b") for f in flags): flags
+    for flags in ((a, b, c, d, e) for a in (0, 1) for b in (0, 1) for c in (0, 1) for d in (0, 1)
+                  for e in (0, 1))
+}  # fmt: skip
 
 
 def _body(payload: bytes) -> bytes:
@@ -361,27 +390,14 @@ def _decode_bits(bits: str, end: int) -> TelemetryColumns:
     else:
         modes = [2 + (c == "1") for c in bits[p + 1 : p + 1 + n]]
         p += 1 + n
-    presence: list[list[bool] | None] = []
-    counts = []
-    for _ in OPTIONAL_FIELDS:
-        code = int(bits[p : p + 2], 2)
-        p += 2
-        if code == PRESENCE_NONE:
-            presence.append(None)
-            counts.append(0)
-        elif code == PRESENCE_ALL:
-            presence.append(None)
-            counts.append(n)
-        elif code == PRESENCE_MIXED:
-            mask = [c == "1" for c in bits[p : p + n]]
-            p += n
-            presence.append(mask)
-            counts.append(sum(mask))
-        else:
-            raise WireError("corrupt: presence code 3 is reserved")
-        if p > end:
-            raise WireError("truncated: payload ends inside the batch header")
-
+    fast = _PRESENCE_FAST.get(bits[p : p + 10])
+    presence: list[list[bool] | None]
+    if fast is not None:  # no field mixed: five codes of 0 or 1
+        p += 10
+        presence = [None] * 5
+        counts = [n * flag for flag in fast]
+    else:
+        presence, counts, p = _presence(bits, p, end, n)
     if n > 1:
         if consecutive:
             seqs = list(range(seq0, seq0 + n))
@@ -408,15 +424,13 @@ def _decode_bits(bits: str, end: int) -> TelemetryColumns:
     lats, p = _predicted(bits, p, end, n)
     lons, p = _predicted(bits, p, end, n, _LON_MOD, _LON_LO)
     columns: list[list[int | None]] = []
-    for name, pmask, count in zip(OPTIONAL_FIELDS, presence, counts, strict=True):
+    checked = [lats, lons]
+    for (mod, lo), pmask, count in zip(_OPTIONAL_WRAP, presence, counts, strict=True):
         if count == 0:
             columns.append([None] * n)
             continue
-        if name == "track_cdeg":
-            vals, p = _predicted(bits, p, end, count, _TRACK_MOD, 0)
-        else:
-            vals, p = _predicted(bits, p, end, count)
-        _check_decoded(name, vals, INT32_MIN, INT32_MAX)
+        vals, p = _predicted(bits, p, end, count, mod, lo)
+        checked.append(vals)
         if pmask is None:
             columns.append(vals)  # type: ignore[arg-type]
         else:
@@ -430,11 +444,39 @@ def _decode_bits(bits: str, end: int) -> TelemetryColumns:
         raise WireError("corrupt: non-zero padding bits")
     if seqs[-1] > INT64_MAX:
         raise WireError("corrupt: decoded seq beyond 2**63 - 1")
-    _check_decoded("time_us", times, 0, INT64_MAX)
-    _check_decoded("lat_e6", lats, INT32_MIN, INT32_MAX)
-    _check_decoded("lon_e6", lons, INT32_MIN, INT32_MAX)
+    if min(times) < 0 or max(times) > INT64_MAX:
+        raise WireError("corrupt: decoded time_us outside [0, 2**63 - 1]")
+    if min(map(min, checked)) < INT32_MIN or max(map(max, checked)) > INT32_MAX:
+        raise WireError("corrupt: a decoded position or optional field is outside int32")
     alt, speed, track, hdop, sats = columns
     return TelemetryColumns(seqs, times, lats, lons, modes, alt, speed, track, hdop, sats)
+
+
+def _presence(
+    bits: str, p: int, end: int, n: int
+) -> tuple[list[list[bool] | None], list[int], int]:
+    """The general presence section (some field mixed): codes and bitmaps in turn."""
+    presence: list[list[bool] | None] = []
+    counts = []
+    for _ in OPTIONAL_FIELDS:
+        code = int(bits[p : p + 2], 2)
+        p += 2
+        if code == PRESENCE_NONE:
+            presence.append(None)
+            counts.append(0)
+        elif code == PRESENCE_ALL:
+            presence.append(None)
+            counts.append(n)
+        elif code == PRESENCE_MIXED:
+            mask = [c == "1" for c in bits[p : p + n]]
+            p += n
+            presence.append(mask)
+            counts.append(sum(mask))
+        else:
+            raise WireError("corrupt: presence code 3 is reserved")
+        if p > end:
+            raise WireError("truncated: payload ends inside the batch header")
+    return presence, counts, p
 
 
 def decode_telemetry(payload: bytes, vehicle: VehicleRef) -> TelemetryBatch:

@@ -242,3 +242,11 @@ def test_declared_fix_count_beyond_the_limit_is_refused() -> None:
 def test_wire_error_is_a_value_error() -> None:
     assert issubclass(WireError, ValueError)
     assert WireError.retriable is False
+
+
+@given(st.integers(-(2**70), 2**70))
+def test_zigzag_roundtrip(v: int) -> None:
+    from flota_wire.bits import unzigzag, zigzag
+
+    assert zigzag(v) >= 0
+    assert unzigzag(zigzag(v)) == v
