@@ -32,7 +32,9 @@ pid_alive() {
     [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null
 }
 
-# stop_pid PIDFILE TIMEOUT_S: SIGTERM, wait, then SIGKILL; removes the pid file.
+# stop_pid PIDFILE TIMEOUT_S: SIGTERM, wait, then SIGKILL (and set STOP_KILLED=1); removes the
+# pid file.
+STOP_KILLED=0
 stop_pid() {
     local pidfile="$1" timeout="$2" pid i
     if ! pid_alive "$pidfile"; then
@@ -47,6 +49,8 @@ stop_pid() {
     done
     if kill -0 "$pid" 2>/dev/null; then
         log "pid $pid still alive after ${timeout}s, sending SIGKILL"
+        # shellcheck disable=SC2034 # read by the service scripts
+        STOP_KILLED=1
         kill -KILL "$pid" 2>/dev/null || true
         sleep 0.2
     fi
