@@ -11,6 +11,7 @@ import pytest
 
 from cloud.ingest import mqtt_auth
 from cloud.ingest.mqtt_auth import Device, PasswordHash, RegistryError
+from flota_wire import topics
 
 REGISTRY = {
     "devices": [{"tenant": "acme", "vehicle": "truck-1"}, {"tenant": "acme", "vehicle": "van-2"}]
@@ -56,12 +57,11 @@ def test_rules_confine_each_device_to_its_own_topics(tmp_path: Path) -> None:
     assert config["defaultACLAccess"]["subscribe"] is False
     roles = {r["rolename"]: r["acls"] for r in config["roles"]}
     truck = roles["acme.truck-1"]
-    assert {a["topic"] for a in truck if a["acltype"] == "publishClientSend"} == {
-        "flota/v1/acme/truck-1/up/telemetry",
-        "flota/v1/acme/truck-1/up/events",
-        "flota/v1/acme/truck-1/up/acks",
-        "flota/v1/acme/truck-1/state",
-    }
+    sends = {a["topic"] for a in truck if a["acltype"] == "publishClientSend"}
+    assert sends == {topics.topic("acme", "truck-1", ch) for ch in topics.UPLINK}
+    assert "flota/v1/acme/truck-1/up/telemetry" in sends
+    assert "flota/v1/acme/truck-1/state" in sends
+    assert not any("/down/" in t for t in sends)
     assert {a["topic"] for a in truck if a["acltype"] == "subscribePattern"} == {
         "flota/v1/acme/truck-1/down/#"
     }
