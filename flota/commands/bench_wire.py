@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -85,6 +86,49 @@ def measure(
     }
 
 
+def nmea_captures(paths: list[Path]) -> dict[str, Any]:
+    """Bytes per fix for real receiver captures, decoded by the agent's own NMEA decoder and
+    sent in 10-fix batches; a GGA-only capture (no date) is dated 2026-01-01."""
+    from edge_agent.gps.decoder import NmeaDecoder
+    from flota_wire import Fix
+    from flota_wire.mqtt import publish_size
+    from flota_wire.telemetry import decode_telemetry_columns, encode_telemetry
+    from flota_wire.tracesim import batches
+
+    day_s = 1_767_225_600  # 2026-01-01T00:00:00Z
+    files = sorted(f for p in paths for f in ([p] if p.is_file() else p.glob("*.log")))
+    n = payload = alias = 0
+    used = 0
+    for path in files:
+        decoder = NmeaDecoder(accept_missing_checksum=True, skip_comments=True)
+        gps = decoder.feed(path.read_bytes()) + decoder.flush()
+        fixes: list[Fix] = []
+        for i, g in enumerate(gps):
+            t = g.time_s if g.time_s is not None else day_s + g.time_of_day_s
+            fix = Fix.from_si(
+                seq=i, time_s=t, lat=g.lat, lon=g.lon, fix_mode=3 if g.mode == 3 else 2,
+                alt_m=g.alt_m, speed_mps=g.speed_mps, track_deg=g.track_deg, hdop=g.hdop,
+                sats=g.sats,
+            )  # fmt: skip
+            fixes.append(fix)
+        if len(fixes) < 10:
+            continue
+        used += 1
+        for chunk in batches(fixes, 10):
+            data = encode_telemetry(chunk)
+            if decode_telemetry_columns(data).fixes() != tuple(chunk):
+                raise RuntimeError(f"{path}: a batch did not survive the round trip")
+            n += len(chunk)
+            payload += len(data)
+            alias += publish_size("", len(data), mqtt5=True, alias=True)
+    return {
+        "captures": used,
+        "fixes": n,
+        "bytes_per_fix": round(payload / n, 3) if n else None,
+        "bytes_per_fix_mqtt5_topic_alias": round(alias / n, 3) if n else None,
+    }
+
+
 def run(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON line."),
     seconds: float = typer.Option(3600, help="Length of the simulated drive, seconds."),
@@ -92,6 +136,9 @@ def run(
     tenant: str = typer.Option("acme", help="Tenant id used in the topic."),
     vehicle: str = typer.Option("van-0042", help="Vehicle id used in the topic."),
     budget: float = typer.Option(2.0, help="Seconds spent timing each codec figure."),
+    nmea: list[Path] = typer.Option(
+        [], "--nmea", help="Also measure real NMEA captures (files, or folders of *.log)."
+    ),
 ) -> None:
     """Bytes per fix (payload, and with QoS 1 PUBLISH framing) and codec speed."""
     started = time.time()
@@ -112,6 +159,7 @@ def run(
         "meets_goal_without_topic_alias": one["bytes_per_fix_mqtt"]["mqtt5"] <= goal,
         **one,
         "hz10": ten,
+        **({"nmea": nmea_captures(nmea)} if nmea else {}),
         "elapsed_s": round(time.time() - started, 1),
     }
     if as_json:
@@ -129,4 +177,10 @@ def run(
         typer.echo(
             f"  encode {r['encode_fixes_per_s']:,} fixes/s, decode {r['decode_fixes_per_s']:,} "
             f"fixes/s (columns), {r['decode_to_objects_fixes_per_s']:,} fixes/s (Fix objects)"
+        )
+    if nmea:
+        r = result["nmea"]
+        typer.echo(
+            f"real captures: {r['captures']} files, {r['fixes']} fixes: {r['bytes_per_fix']} "
+            f"bytes/fix payload, {r['bytes_per_fix_mqtt5_topic_alias']} with MQTT 5 + alias"
         )
