@@ -140,6 +140,8 @@ def _write_predicted(w: BitWriter, values: list[int], mod: int = 0, lo: int = 0)
 
 
 def _check_range(name: str, values: Sequence[int], lo: int, hi: int) -> None:
+    if any(type(v) is not int for v in values):
+        raise WireError(f"{name} must be integers (use Fix.from_si to convert SI floats)")
     if values and (min(values) < lo or max(values) > hi):
         raise WireError(f"{name} outside [{lo}, {hi}]")
 
@@ -171,7 +173,7 @@ def encode_telemetry(fixes: Sequence[Fix] | TelemetryBatch, *, deflate: bool = T
     _check_range("time_us", times, 0, INT64_MAX)
     _check_range("lat_e6", lats, INT32_MIN, INT32_MAX)
     _check_range("lon_e6", lons, INT32_MIN, INT32_MAX)
-    if any(m not in (2, 3) for m in modes):
+    if any(type(m) is not int or m not in (2, 3) for m in modes):
         raise WireError("fix_mode must be 2 or 3")
     seq_deltas = [seqs[i] - seqs[i - 1] - 1 for i in range(1, n)]
     if seq_deltas and min(seq_deltas) < 0:

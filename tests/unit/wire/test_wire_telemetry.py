@@ -137,6 +137,8 @@ def test_encoder_refuses_what_the_contract_cannot_carry() -> None:
         [Fix(seq=1, time_us=1, lat_e6=1, lon_e6=1, fix_mode=1)],
         [Fix(seq=1, time_us=1, lat_e6=1, lon_e6=1, sats=2**40)],
         [good, good],  # seq must strictly increase
+        [Fix(seq=1, time_us=1, lat_e6=1, lon_e6=1, alt_dm=25.3)],  # type: ignore[arg-type]
+        [Fix(seq=1, time_us=1, lat_e6=True, lon_e6=1)],
     ]
     for fixes in cases:
         with pytest.raises(WireError):
