@@ -8,13 +8,14 @@ an int), ranges checked, unknown keys refused. Anything else raises WireError.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import math
 import re
 import zlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from flota_wire.errors import WireError
 from flota_wire.limits import (
@@ -61,6 +62,23 @@ Scalar = str | int | float | bool | None
 
 
 # ------------------------------------------------------------------------------ envelope
+
+_F = TypeVar("_F", bound=Callable[..., bytes])
+
+
+def _encoder(fn: _F) -> _F:
+    """Encoders raise WireError (never a bare TypeError/ValueError) for what v1 cannot carry."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> bytes:
+        try:
+            return fn(*args, **kwargs)
+        except WireError:
+            raise
+        except (TypeError, ValueError, AttributeError) as err:
+            raise WireError(f"{fn.__name__}: not encodable in v1: {err}") from err
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _wrap(kind: int, obj: dict[str, Any], deflate: bool = True) -> bytes:
@@ -218,6 +236,7 @@ def _scalar(value: Any, what: str) -> Scalar:
 # ------------------------------------------------------------------------------ events
 
 
+@_encoder
 def encode_event(event: Event) -> bytes:
     if not _KIND.match(event.kind):
         raise WireError(f"event kind {event.kind!r} must match [a-z0-9_]{{1,32}}")
@@ -276,6 +295,7 @@ def decode_event(payload: bytes) -> Event:
 # ------------------------------------------------------------------------------ commands
 
 
+@_encoder
 def encode_command(command: Command) -> bytes:
     if not _ID.match(command.id):
         raise WireError("command id must match [A-Za-z0-9_-]{1,64}")
@@ -312,6 +332,7 @@ def decode_command(payload: bytes) -> Command:
     return Command(seq, cid, version, kind, body, issued, expires)
 
 
+@_encoder
 def encode_command_ack(ack: CommandAck) -> bytes:
     if not _ID.match(ack.command_id):
         raise WireError("command id must match [A-Za-z0-9_-]{1,64}")
@@ -347,6 +368,7 @@ def decode_command_ack(payload: bytes) -> CommandAck:
 # ------------------------------------------------------------------------------ stored, state
 
 
+@_encoder
 def encode_stored_ack(ack: StoredAck) -> bytes:
     ranges = [list(r) for r in ack.ranges]
     _check_ranges(ranges)
@@ -386,6 +408,7 @@ def decode_stored_ack(payload: bytes) -> StoredAck:
     return StoredAck(seq, stream, ranges, time_us)
 
 
+@_encoder
 def encode_state(state: DeviceState) -> bytes:
     obj: dict[str, Any] = {"seq": state.seq, "online": bool(state.online), "time_us": state.time_us}
     if state.agent_version is not None:
@@ -411,6 +434,7 @@ def decode_state(payload: bytes) -> DeviceState:
 # ------------------------------------------------------------------------------ sensors
 
 
+@_encoder
 def encode_sensors(samples: tuple[SensorSample, ...] | list[SensorSample] | SensorBatch) -> bytes:
     """Columns grouped into series (kind, source, name, unit), seq and time delta-coded;
     deflate removes the rest of the redundancy. Values are JSON numbers (exact doubles)."""

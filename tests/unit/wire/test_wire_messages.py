@@ -255,6 +255,10 @@ def test_encoders_refuse_what_v1_cannot_carry() -> None:
         Command(1, "ok", 1, CommandKind.CONFIG, [], 1),  # payload must be an object
         StoredAck(1, Stream.EVENTS, (), 1),
         SensorBatch(V, ()),
+        Event(1, 2, 42, Severity.INFO),  # type: ignore[arg-type]
+        CommandAck(1, "c", 1, "done", 1),  # type: ignore[arg-type]
+        StoredAck(1, "nope", ((1, 2),), 1),  # type: ignore[arg-type]
+        Command(1, None, 1, CommandKind.CONFIG, {}, 1),  # type: ignore[arg-type]
     ]
     for message in bad:
         with pytest.raises(WireError):
