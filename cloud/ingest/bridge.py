@@ -25,6 +25,7 @@ import paho.mqtt.client as mqtt
 from kafka import KafkaProducer
 
 from cloud.ingest.clients import make_consumer, make_mqtt_client, make_producer
+from cloud.ingest.kafka_admin import ensure_topics
 from cloud.ingest.kafka_topics import KafkaTopics, vehicle_key
 from cloud.settings import BridgeSettings
 from flota_wire import topics as wt
@@ -36,6 +37,7 @@ PayloadCheck = Callable[[wt.TopicAddress, bytes], str | None]
 
 _UPLINK_TO_KAFKA = {
     wt.Channel.TELEMETRY: "telemetry",
+    wt.Channel.SENSORS: "sensors",
     wt.Channel.EVENTS: "events",
     wt.Channel.COMMAND_ACKS: "command_acks",
 }
@@ -70,6 +72,7 @@ class Bridge:
         self.is_registered = is_registered
         self.stats = BridgeStats()
         self._stop = threading.Event()
+        ensure_topics(settings)
         self.producer: KafkaProducer = make_producer(settings, client_id="flota-bridge")
         self.client = make_mqtt_client(settings, settings.mqtt_client_id, prefix="flota-bridge")
         self.client.on_connect = self._on_connect

@@ -13,7 +13,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from cloud.settings import KafkaSettings, MqttSettings
 
 
-def _kafka_common(settings: KafkaSettings, pin_version: bool) -> dict[str, Any]:
+def kafka_common(settings: KafkaSettings, pin_version: bool) -> dict[str, Any]:
     common: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap.split(",")}
     api_version = settings.api_version_tuple()
     if pin_version and api_version is not None:
@@ -34,7 +34,7 @@ def make_producer(settings: KafkaSettings, client_id: str) -> KafkaProducer:
         retries=2_147_483_647,
         # Never pinned: with a pinned 2.0 protocol Tansu refuses InitProducerId, and the
         # idempotent producer is what keeps retries from writing duplicates.
-        **_kafka_common(settings, pin_version=False),
+        **kafka_common(settings, pin_version=False),
     )
 
 
@@ -55,7 +55,7 @@ def make_consumer(
         session_timeout_ms=10_000,
         heartbeat_interval_ms=3_000,
         max_poll_interval_ms=120_000,
-        **_kafka_common(settings, pin_version=True),
+        **kafka_common(settings, pin_version=True),
     )
     consumer.subscribe(topics)
     return consumer

@@ -21,6 +21,11 @@ class KafkaTopics:
         return f"{self.prefix}.telemetry.v1"
 
     @property
+    def sensors(self) -> str:
+        """Sensor-sample batches exactly as the vehicle encoded them."""
+        return f"{self.prefix}.sensors.v1"
+
+    @property
     def events(self) -> str:
         """Events detected on the vehicle, as published by it."""
         return f"{self.prefix}.events.v1"

@@ -25,6 +25,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from cloud.db.connection import connect
 from cloud.ingest import validate
 from cloud.ingest.clients import make_consumer, make_producer
+from cloud.ingest.kafka_admin import ensure_topics
 from cloud.ingest.kafka_topics import KafkaTopics
 from cloud.settings import StoreSettings
 from flota_wire.errors import WireError
@@ -80,6 +81,7 @@ class Store:
         self.stats = StoreStats()
         self._last: dict[tuple[str, str], tuple[int, int, int]] = {}
         self._stop = threading.Event()
+        ensure_topics(settings)
         self.conn: psycopg.Connection[Any] = connect(settings.database_url.get_secret_value())
         self.conn.execute(
             "CREATE TEMP TABLE fixes_stage (LIKE fixes INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"

@@ -1,0 +1,53 @@
+"""Create the cloud's Kafka topics up front, with deliberate partition counts, so no consumer
+waits for a metadata refresh to see a topic a producer auto-created later."""
+
+from __future__ import annotations
+
+import logging
+
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from cloud.ingest.clients import kafka_common
+from cloud.ingest.kafka_topics import KafkaTopics
+from cloud.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+# Vehicle-keyed topics get many partitions (the unit of parallelism of the store); the control
+# topics few.
+VEHICLE_PARTITIONS = 8
+CONTROL_PARTITIONS = 2
+
+
+def ensure_topics(settings: KafkaSettings) -> None:
+    """Create every topic of the family that does not exist yet (idempotent)."""
+    topics = KafkaTopics(settings.kafka_topic_prefix)
+    wanted = {
+        topics.telemetry: VEHICLE_PARTITIONS,
+        topics.sensors: VEHICLE_PARTITIONS,
+        topics.events: VEHICLE_PARTITIONS,
+        topics.quarantine: CONTROL_PARTITIONS,
+        topics.stored: VEHICLE_PARTITIONS,
+        topics.commands: CONTROL_PARTITIONS,
+        topics.command_acks: CONTROL_PARTITIONS,
+        topics.domain_events: VEHICLE_PARTITIONS,
+    }
+    admin = KafkaAdminClient(client_id="flota-admin", **kafka_common(settings, pin_version=True))
+    try:
+        existing = set(admin.list_topics())
+        missing = [
+            NewTopic(name, num_partitions=n, replication_factor=1)
+            for name, n in wanted.items()
+            if name not in existing
+        ]
+        if missing:
+            try:
+                admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass  # another process created them first
+            except KafkaError as err:
+                raise RuntimeError(f"creating Kafka topics failed: {err}") from err
+            log.info("created Kafka topics: %s", ", ".join(t.name for t in missing))
+    finally:
+        admin.close()
