@@ -169,7 +169,7 @@ def test_fixes_travel_to_rows_and_back_as_acks(
 def test_corrupt_payload_is_quarantined_with_reason(
     pipeline: tuple[Bridge, Store], ingest_db: str, mqtt_broker: MqttBroker
 ) -> None:
-    bridge, store = pipeline
+    bridge, _store = pipeline
     dev = mqtt_broker.devices[1]
     device = Device(mqtt_broker, dev)
     try:
