@@ -5,13 +5,19 @@ Feature extraction lives here (numpy only) so the agent and the training code co
 same numbers; training imports it, the agent never imports training code, sklearn or cloud.
 """
 
-from edge_agent.inference.config import ModelConfig, OnnxModelConfig, RulesModelConfig
-from edge_agent.inference.errors import InferenceError, ModelLoadError, SelfTestError
+from edge_agent.inference.config import (
+    ModelConfig,
+    OnnxModelConfig,
+    RulesModelConfig,
+    parse_model_config,
+)
+from edge_agent.inference.errors import ConfigError, InferenceError, ModelLoadError, SelfTestError
 from edge_agent.inference.runtime import Classifier, load_model
 from edge_agent.inference.slot import ModelSlot, SwapResult
 
 __all__ = [
     "Classifier",
+    "ConfigError",
     "InferenceError",
     "ModelConfig",
     "ModelLoadError",
@@ -21,4 +27,5 @@ __all__ = [
     "SelfTestError",
     "SwapResult",
     "load_model",
+    "parse_model_config",
 ]

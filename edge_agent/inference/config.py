@@ -1,40 +1,79 @@
-"""Typed model configurations keyed on ``type``: each names one runtime plugin."""
+"""Typed model configurations keyed on ``type``: each names one runtime plugin.
+
+Plain dataclasses validated in ``__post_init__`` (no pydantic here: on the vehicle its import
+alone costs about 12 MB of the agent's memory budget).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any, Literal
 
 from edge_agent.inference.card import CARD_FILE
+from edge_agent.inference.errors import ConfigError
+
+MODEL_NAMES = ("harsh_driving", "engine_anomaly")
 
 
-class OnnxModelConfig(BaseModel):
+@dataclass(frozen=True)
+class OnnxModelConfig:
     """An exported model folder (``model.onnx`` + ``card.json``) run by onnxruntime."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    type: Literal["onnx"] = "onnx"
     name: str
     path: Path  # the model folder
     # Tried in order; those this onnxruntime build lacks are skipped, CPU is the last resort.
     providers: tuple[str, ...] = ("CPUExecutionProvider",)
-    intra_op_threads: Annotated[int, Field(ge=1, le=8)] = 1
-    warmup_runs: Annotated[int, Field(ge=0, le=100)] = 3
+    intra_op_threads: int = 1
+    warmup_runs: int = 3
+    type: Literal["onnx"] = "onnx"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+        object.__setattr__(self, "providers", tuple(self.providers))
+        if not self.name:
+            raise ConfigError("model name is empty")
+        if not 1 <= self.intra_op_threads <= 8:
+            raise ConfigError(f"intra_op_threads {self.intra_op_threads} not in 1..8")
+        if not 0 <= self.warmup_runs <= 100:
+            raise ConfigError(f"warmup_runs {self.warmup_runs} not in 0..100")
 
     @property
     def card_path(self) -> Path:
         return self.path / CARD_FILE
 
 
-class RulesModelConfig(BaseModel):
+@dataclass(frozen=True)
+class RulesModelConfig:
     """The tracker threshold rules: a fallback when no model is installed or all fail."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+    name: str
     type: Literal["rules"] = "rules"
-    name: Literal["harsh_driving", "engine_anomaly"]
+
+    def __post_init__(self) -> None:
+        if self.name not in MODEL_NAMES:
+            raise ConfigError(f"no rules for model {self.name!r}")
 
 
-ModelConfig = Annotated[OnnxModelConfig | RulesModelConfig, Field(discriminator="type")]
+ModelConfig = OnnxModelConfig | RulesModelConfig
+CONFIG_TYPES: dict[str, type[OnnxModelConfig] | type[RulesModelConfig]] = {
+    "onnx": OnnxModelConfig,
+    "rules": RulesModelConfig,
+}
+
+
+def parse_model_config(raw: Mapping[str, Any]) -> ModelConfig:
+    """Build the config class that ``raw["type"]`` names; unknown keys are refused."""
+    kind = raw.get("type")
+    cls = CONFIG_TYPES.get(str(kind))
+    if cls is None:
+        raise ConfigError(f"unknown model type {kind!r}; known: {sorted(CONFIG_TYPES)}")
+    fields = set(cls.__dataclass_fields__)
+    extra = set(raw) - fields
+    if extra:
+        raise ConfigError(f"unknown keys for {kind} model: {sorted(extra)}")
+    try:
+        return cls(**raw)
+    except TypeError as err:
+        raise ConfigError(f"bad {kind} model config: {err}") from err

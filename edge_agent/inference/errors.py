@@ -19,3 +19,7 @@ class SelfTestError(InferenceError):
 
 class InputError(InferenceError):
     """A window of the wrong shape or with non-finite values; the caller counts and skips it."""
+
+
+class ConfigError(InferenceError):
+    """A model configuration that cannot work (unknown type, bad values)."""

@@ -78,6 +78,22 @@ def _slope_per_min(y: F64) -> F64:
     return out
 
 
+def _median(x: F64) -> F64:
+    srt = np.sort(x, axis=1)
+    n = x.shape[1]
+    out: F64 = 0.5 * (srt[:, (n - 1) // 2] + srt[:, n // 2])
+    return out
+
+
+def _p75(x: F64) -> F64:
+    srt = np.sort(x, axis=1)
+    pos = 0.75 * (x.shape[1] - 1)
+    lo = int(pos)
+    hi = min(lo + 1, x.shape[1] - 1)
+    out: F64 = srt[:, lo] + (srt[:, hi] - srt[:, lo]) * (pos - lo)
+    return out
+
+
 def features(x: F64) -> F32:
     """(w, 60, 6) OBD windows -> (w, len(FEATURE_NAMES)) float32 features."""
     sp, rpm, cool, fuel = x[:, :, SPEED], x[:, :, RPM], x[:, :, COOLANT], x[:, :, FUEL]
@@ -92,22 +108,22 @@ def features(x: F64) -> F32:
         cool[:, -5:].mean(1) - cool[:, :5].mean(1),
         rpm.mean(1),
         rpm.std(1),
-        np.median(d_rpm, axis=1),
-        np.percentile(d_rpm, 75, axis=1),
+        _median(d_rpm),
+        _p75(d_rpm),
         d_rpm.max(1),
         ((d_rpm > 150) & (d_sp <= 1)).sum(1).astype(np.float64),
         sp.mean(1),
         sp.std(1),
         d_sp.max(1),
         (sp < 1).mean(1),
-        np.median(fuel[:, :third], axis=1) - np.median(fuel[:, -third:], axis=1),
+        _median(fuel[:, :third]) - _median(fuel[:, -third:]),
         fuel.max(1) - fuel.min(1),
         _slope_per_min(fuel),
         np.abs(np.diff(fuel, axis=1)).max(1),
         x[:, :, THROTTLE].mean(1),
         load.mean(1),
         load.std(1),
-        np.median(np.abs(np.diff(load, axis=1)), axis=1),
+        _median(np.abs(np.diff(load, axis=1))),
     ]
     return np.stack(cols, axis=1).astype(np.float32)
 

@@ -132,3 +132,34 @@ def test_agent_runtime_imports_no_training_code() -> None:
         "print(bad); assert not bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_config_is_keyed_on_type() -> None:
+    from edge_agent.inference import ConfigError, parse_model_config
+
+    cfg = parse_model_config({"type": "onnx", "name": "harsh_driving", "path": "/m/hd"})
+    assert isinstance(cfg, OnnxModelConfig)
+    assert cfg.path == Path("/m/hd")
+    assert cfg.intra_op_threads == 1
+    assert isinstance(
+        parse_model_config({"type": "rules", "name": "engine_anomaly"}), RulesModelConfig
+    )
+    for bad in (
+        {"type": "tflite", "name": "x"},
+        {"type": "onnx", "name": "x", "path": "/m", "gpu": True},
+        {"type": "onnx", "name": "x", "path": "/m", "intra_op_threads": 0},
+        {"type": "rules", "name": "eta"},
+    ):
+        with pytest.raises(ConfigError):
+            parse_model_config(bad)
+
+
+def test_unavailable_provider_falls_back_to_cpu() -> None:
+    clf = OnnxClassifier(
+        OnnxModelConfig(
+            name="engine_anomaly",
+            path=MODELS_ROOT / "engine_anomaly",
+            providers=("NoSuchExecutionProvider", "CPUExecutionProvider"),
+        )
+    )
+    assert clf.providers == ("CPUExecutionProvider",)
