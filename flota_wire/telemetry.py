@@ -50,6 +50,10 @@ _TRACK_MOD = 36000
 _LON_LO = -180_000_000
 _LON_MOD = 360_000_000
 _MAX_TIME_EXP = 6
+_K0_POSITION = 27
+_K0 = {"alt_dm": 11, "speed_cmps": 11, "track_cdeg": 16, "hdop_c": 8, "sats": 5}
+"""Exp-Golomb order of each column's first (absolute) value, fitted to typical magnitudes:
+e.g. |lat|, |lon| < 67 degrees cost 28 bits, a course always 17 bits, 4..15 satellites 6."""
 
 PRESENCE_NONE, PRESENCE_ALL, PRESENCE_MIXED = 0, 1, 2
 
@@ -118,9 +122,10 @@ def _write_column(w: BitWriter, raw: list[int]) -> None:
     w.eg_many(raw, k)
 
 
-def _write_predicted(w: BitWriter, values: list[int], mod: int = 0, lo: int = 0) -> None:
-    """First value as N(zigzag), then (if more) U(1) order [, U(1) wrap], residual column."""
-    w.n(zigzag(values[0]))
+def _write_predicted(w: BitWriter, values: list[int], k0: int, mod: int = 0, lo: int = 0) -> None:
+    """First value as EG(k0) of its zigzag, then (if more) U(1) order [, U(1) wrap], and the
+    residual column."""
+    w.eg(zigzag(values[0]), k0)
     if len(values) == 1:
         return
     wrap_ok = bool(mod) and min(values) >= lo and max(values) < lo + mod
@@ -218,14 +223,14 @@ def encode_telemetry(fixes: Sequence[Fix] | TelemetryBatch, *, deflate: bool = T
         if not consecutive:
             _write_column(w, seq_deltas)
         _write_column(w, [zigzag(d - nominal) for d in deltas])
-    _write_predicted(w, lats)
-    _write_predicted(w, lons, _LON_MOD, _LON_LO)
+    _write_predicted(w, lats, _K0_POSITION)
+    _write_predicted(w, lons, _K0_POSITION, _LON_MOD, _LON_LO)
     for name, present in zip(OPTIONAL_FIELDS, optional, strict=True):
         if present:
             if name == "track_cdeg":
-                _write_predicted(w, present, _TRACK_MOD, 0)
+                _write_predicted(w, present, _K0["track_cdeg"], _TRACK_MOD, 0)
             else:
-                _write_predicted(w, present)
+                _write_predicted(w, present, _K0[name])
     body = w.to_bytes()
     out = bytes((HEADER_PLAIN,)) + body
     if deflate and len(body) >= DEFLATE_MIN_BODY:
@@ -257,18 +262,16 @@ def _inflate(body: bytes) -> bytes:
 
 
 def _predicted(
-    bits: str, p: int, end: int, count: int, mod: int = 0, lo: int = 0
+    bits: str, p: int, end: int, count: int, k0: int, mod: int = 0, lo: int = 0
 ) -> tuple[list[int], int]:
     """A predicted column: first value, order, [wrap], residuals; values rebuilt in C
     (itertools.accumulate) except for the rare wrapped columns."""
-    length = int(bits[p : p + 6], 2)  # N: the first value, zigzagged
-    p += 6
-    if length > 1:
-        q = p + length - 1
-        u = (1 << (length - 1)) | int(bits[p:q], 2)
-        p = q
-    else:
-        u = length
+    q = bits.find("1", p)  # the first value: EG(k0) of its zigzag
+    e = q + q - p + k0 + 1
+    if e - q > MAX_CODE_BITS:
+        raise WireError("corrupt: Exp-Golomb code too long")
+    u = int(bits[q:e], 2) - (1 << k0)
+    p = e
     first = (u >> 1) ^ -(u & 1)
     if count == 1:
         return [first], p
@@ -327,8 +330,10 @@ def _getter(c: int) -> Callable[[str], tuple[int, int] | None]:
     return get
 
 
-_OPTIONAL_WRAP = ((0, 0), (0, 0), (_TRACK_MOD, 0), (0, 0), (0, 0))
-"""(modulus, low end) of each optional field's column, in OPTIONAL_FIELDS order."""
+_OPTIONAL_COLUMNS = tuple(
+    (_K0[name], _TRACK_MOD if name == "track_cdeg" else 0, 0) for name in OPTIONAL_FIELDS
+)
+"""(first-value order, modulus, low end) of each optional column, in OPTIONAL_FIELDS order."""
 _PRESENCE_FAST = {
     "".join(format(f, "02b") for f in flags): flags
     for flags in ((a, b, c, d, e) for a in (0, 1) for b in (0, 1) for c in (0, 1) for d in (0, 1)
@@ -423,15 +428,15 @@ def _decode_bits(bits: str, end: int) -> TelemetryColumns:
     else:
         seqs = [seq0]
         times = [t0 * unit]
-    lats, p = _predicted(bits, p, end, n)
-    lons, p = _predicted(bits, p, end, n, _LON_MOD, _LON_LO)
+    lats, p = _predicted(bits, p, end, n, _K0_POSITION)
+    lons, p = _predicted(bits, p, end, n, _K0_POSITION, _LON_MOD, _LON_LO)
     columns: list[list[int | None]] = []
     checked = [lats, lons]
-    for (mod, lo), pmask, count in zip(_OPTIONAL_WRAP, presence, counts, strict=True):
+    for (k0, mod, lo), pmask, count in zip(_OPTIONAL_COLUMNS, presence, counts, strict=True):
         if count == 0:
             columns.append([None] * n)
             continue
-        vals, p = _predicted(bits, p, end, count, mod, lo)
+        vals, p = _predicted(bits, p, end, count, k0, mod, lo)
         checked.append(vals)
         if pmask is None:
             columns.append(vals)  # type: ignore[arg-type]

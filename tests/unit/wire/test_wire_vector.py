@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flota_wire import Fix, decode_telemetry_columns, encode_telemetry
 
 VECTOR = bytes.fromhex(
-    "110857a39fac25c3001aaa0de587ab116da7c87a0480e5613f41730e21b8c0f1940330e21a00560d80"
+    "110857a39fac25c3001aaa1e587ab116ebe43d024072b27e82e8e21b8c28ca019876d01b06c0"
 )
 FIXES = (
     Fix(1000, 1795780800000000, 60169900, 24938400, 3, 253, 1250, 9000, 90, 11),
@@ -25,4 +27,9 @@ def test_vector_decodes_exactly() -> None:
 def test_vector_bits_match_the_annotated_layout() -> None:
     bits = bin(int.from_bytes(VECTOR[1:], "big"))[2:].zfill(8 * (len(VECTOR) - 1))
     assert bits.startswith("0000100" + "001010111101000" + "1" + "110")
-    assert bits.endswith("0" + "0001" + "1" + "011" + "0000000")
+    assert bits.endswith("0" + "0001" + "1" + "011" + "000000")
+
+
+def test_the_spec_quotes_this_vector() -> None:
+    spec = Path(__file__).resolve().parents[3] / "docs" / "wire-protocol.md"
+    assert VECTOR.hex() in spec.read_text()
