@@ -102,6 +102,13 @@ def _reject_constant(name: str) -> Any:
     raise WireError(f"corrupt: {name} is not valid in v1 JSON")
 
 
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise WireError("corrupt: a JSON object repeats a key")
+    return obj
+
+
 def _unwrap(payload: bytes, kind: int) -> dict[str, Any]:
     if not isinstance(payload, bytes | bytearray | memoryview):
         raise WireError(f"payload must be bytes, not {type(payload).__name__}")
@@ -128,7 +135,9 @@ def _unwrap(payload: bytes, kind: int) -> dict[str, Any]:
         if d.unused_data:
             raise WireError("trailing garbage after the deflate stream")
     try:
-        obj = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+        obj = json.loads(
+            body.decode("utf-8"), parse_constant=_reject_constant, object_pairs_hook=_no_duplicates
+        )
     except WireError:
         raise
     except (ValueError, RecursionError) as err:  # JSONDecodeError, UnicodeDecodeError, digits
@@ -516,6 +525,8 @@ def decode_sensors(payload: bytes, vehicle: VehicleRef) -> SensorBatch:
             t += dt
             if isinstance(v, bool) or not isinstance(v, int | float):
                 raise WireError("sensor batch: values must be numbers")
+            if isinstance(v, float) and not math.isfinite(v):
+                raise WireError("sensor batch: values must be finite")
             if seq > INT64_MAX or not 0 <= t <= INT64_MAX:
                 raise WireError("sensor batch: seq or time outside 64 bits")
             samples.append(SensorSample(seq, t, kind, source, name, v, unit))

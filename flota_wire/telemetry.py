@@ -341,8 +341,11 @@ _PRESENCE_FAST = {
 }  # fmt: skip
 
 
+_BYTES_TYPES = (bytes, bytearray, memoryview)
+
+
 def _body(payload: bytes) -> bytes:
-    if not isinstance(payload, bytes | bytearray | memoryview):
+    if not isinstance(payload, _BYTES_TYPES):
         raise WireError(f"payload must be bytes, not {type(payload).__name__}")
     size = len(payload)
     if size > MAX_PAYLOAD_BYTES:
@@ -447,7 +450,7 @@ def _decode_bits(bits: str, end: int) -> TelemetryColumns:
         raise WireError("truncated: payload ends inside a field")
     if end - p >= 8:
         raise WireError(f"trailing garbage: {(end - p) // 8} byte(s) after the last field")
-    if "1" in bits[p:end]:
+    if bits.find("1", p, end) >= 0:
         raise WireError("corrupt: non-zero padding bits")
     if seqs[-1] > INT64_MAX:
         raise WireError("corrupt: decoded seq beyond 2**63 - 1")

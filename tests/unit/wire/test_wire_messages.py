@@ -154,6 +154,12 @@ def test_realistic_sensor_batch_is_compact() -> None:
     assert decode(topic("acme", "van-0042", Channel.SENSORS), payload).message == batch
 
 
+def test_sensor_values_must_be_finite() -> None:
+    payload = b"\x12" + b'{"series":[[1,"imu0","x","m/s2",[1],[5],[1e999]]]}'
+    with pytest.raises(WireError, match="finite"):
+        jc.decode_sensors(payload, V)
+
+
 def test_channel_and_type_must_agree() -> None:
     payload = encode(DeviceState(seq=1, online=True, time_us=5))
     with pytest.raises(WireError, match="expected message type 3"):
@@ -189,6 +195,8 @@ GOOD_EVENT = {"seq": 1, "time_us": 2, "kind": "crash", "severity": 2, "details":
         (_raw(3, {**GOOD_EVENT, "details": {"a": [1]}}), "values must be"),
         (_raw(3, [1, 2]), "must be an object"),
         (b"\x13" + b'{"seq": NaN}', "NaN"),
+        (b"\x13" + b'{"seq": 1, "seq": 2}', "repeats a key"),
+        (b"\x13" + b'{"seq": 1e999}', "seq must be an integer"),
         (b"\x13" + b"\xff\xfe{}", "corrupt JSON"),
         (b"\x13" + b"[" * 100_000 + b"]" * 100_000, "corrupt JSON"),
         (b"\x13" + b'{"seq": ' + b"9" * 5000 + b"}", "corrupt JSON"),
