@@ -42,6 +42,9 @@ def fit(spec: ModelSpec, ws: WindowSet) -> Any:
     keep = (ws.y > 0) | ((ws.y == 0) & (rng.random(len(ws.y)) < spec.normal_keep))
     x, y = ws.x[keep], ws.y[keep]
     counts = np.bincount(y, minlength=len(spec.classes)).astype(np.float64)
+    if np.any(counts == 0):  # the exported output would silently lose a column
+        missing = [c for c, n in zip(spec.classes, counts, strict=True) if n == 0]
+        raise ValueError(f"{spec.name}: no training windows of {missing}; use a larger split")
     weight = np.sqrt(counts.max() / np.maximum(counts, 1.0))  # between none and fully balanced
     model = HistGradientBoostingClassifier(
         max_iter=spec.max_iter,

@@ -14,7 +14,7 @@ from models.training.train import PARITY_TOLERANCE, fit, onnx_predict
 
 @pytest.fixture(scope="module")
 def small_data():  # type: ignore[no-untyped-def]
-    train = Split("train", split("train").base, devices=2, trips_per_device=2, length_m=5000.0)
+    train = Split("train", split("train").base, devices=6, trips_per_device=3, length_m=5000.0)
     test = Split("test", split("test").base, devices=1, trips_per_device=3, length_m=5000.0)
     return split_windows(train, keep_inputs=False), split_windows(test, keep_inputs=False)
 
