@@ -61,3 +61,22 @@ def test_engine_detector_flags_overheating(slots: dict[str, ModelSlot]) -> None:
             hits.append(hit.kind)
     assert hits
     assert hits[-1] == "overheating"
+
+
+@pytest.mark.parametrize("device_seed", [1, 2, 3])
+def test_detections_do_not_depend_on_mounting(
+    slots: dict[str, ModelSlot], device_seed: int
+) -> None:
+    from models.sim import Device
+
+    device = Device.random(device_seed)
+    d = Trip(40, device=device, config=TripConfig(length_m=4000.0)).data()
+    det = HarshDrivingDetector(slots["harsh_driving"])
+    speed = d.speed_kmh / 3.6
+    kinds = set()
+    for b in range(len(d.acc) // 100):
+        sp = float(speed[b + 1]) if b + 1 < len(speed) else None
+        hit = det.push(d.acc[b * 100 : (b + 1) * 100], d.gyro[b * 100 : (b + 1) * 100], sp)
+        if hit:
+            kinds.add(hit.kind)
+    assert kinds == {"harsh_brake", "collision"}

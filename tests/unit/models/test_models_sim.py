@@ -64,3 +64,14 @@ def test_labels_match_event_list() -> None:
     kinds = {e.kind for e in d.events}
     for cls in IMU_CLASSES[1:]:
         assert (cls in kinds) == bool(np.any(d.imu_label == IMU_CLASSES.index(cls)))
+
+
+def test_gps_moves_as_fast_as_the_vehicle() -> None:
+    d = Trip(5, config=TripConfig(length_m=2000.0, gps_hz=10.0)).data()
+    assert np.allclose(np.diff(d.gps_t), 0.1)
+    lat0 = np.radians(d.lat[0])
+    dn = np.diff(d.lat) * 111_320.0
+    de = np.diff(d.lon) * 111_320.0 * np.cos(lat0)
+    travelled = float(np.hypot(dn, de).sum())
+    assert travelled == pytest.approx(d.distance_m, rel=0.25)  # GNSS noise adds a little
+    assert np.all((d.gps_track >= 0) & (d.gps_track < 360))
