@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from flota.commands._common import not_built
 from flota.commands.bridge import _stop_on_signals
 
 app = typer.Typer(help="Cloud ingest processes (store, geo).", no_args_is_help=True)
@@ -21,6 +20,27 @@ def store() -> None:
 
 
 @app.command("geo")
-def geo() -> None:
-    """Trips, stops, odometer, geofences (not built yet)."""
-    not_built("ingest geo", 4)
+def geo(
+    sink: bool = typer.Option(True, help="Also run the sink: domain events -> events table."),
+    processor: bool = typer.Option(True, help="Run the processor: telemetry -> domain events."),
+) -> None:
+    """Trips, stops, odometer, speeding, idling, geofences: telemetry and vehicle events in,
+    domain events out on Kafka and into the events table (see docs/geo.md)."""
+    import threading
+
+    from cloud.ingest.geo.config import GeoSettings
+    from cloud.ingest.geo.processor import GeoProcessor
+    from cloud.ingest.geo.sink import EventSink
+
+    settings = GeoSettings()  # type: ignore[call-arg]  # fields come from the environment
+    stop = _stop_on_signals()
+    parts: list[GeoProcessor | EventSink] = []
+    if processor:
+        parts.append(GeoProcessor(settings))
+    if sink:
+        parts.append(EventSink(settings))
+    threads = [threading.Thread(target=p.run, args=(stop,), name=type(p).__name__) for p in parts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
