@@ -95,6 +95,12 @@ class BridgeSettings(MqttSettings, KafkaSettings):
     share_group: Annotated[str | None, AfterValidator(lambda v: v or None)] = "bridge"
     """``$share`` group of the subscription; empty: a plain one (brokers without $share)."""
     metrics_port: int | None = None
+    """Serve Prometheus metrics on 127.0.0.1:PORT; unset: not served."""
+    registry_database_url: DatabaseUrl | None = None
+    """Device registry: the ``devices`` table of this database (cached, refreshed)."""
+    registry_file: str | None = None
+    """Device registry from a JSON file instead (``{"devices": [{"tenant", "vehicle"}]}``)."""
+    registry_refresh_s: float = Field(30.0, gt=0)
 
 
 class StoreSettings(KafkaSettings, DatabaseSettings):
@@ -102,5 +108,23 @@ class StoreSettings(KafkaSettings, DatabaseSettings):
 
     consumer_group: str = "flota-store"
     batch_max_records: int = Field(5000, ge=1)
+    """Kafka records per batch (one transaction); a record holds one MQTT message's fixes."""
     batch_max_wait_ms: int = Field(200, ge=1)
+    metrics_port: int | None = None
+    """Serve Prometheus metrics on 127.0.0.1:PORT; unset: not served."""
+    future_tolerance_s: float = Field(120.0, gt=0)
+    max_age_s: float = Field(30 * 86400.0, gt=0)
+    max_speed_mps: float = Field(90.0, gt=0)
+
+
+class MaintainSettings(DatabaseSettings):
+    """`flota ingest maintain`: retention and rollups on a schedule."""
+
+    retention_fixes_days: float = Field(90.0, gt=0)
+    """Raw fixes (and sensor samples) older than this are dropped, whole chunks at a time."""
+    retention_quarantine_days: float = Field(30.0, gt=0)
+    retention_events_days: float = Field(365.0, gt=0)
+    rollup_lookback_hours: float = Field(48.0, gt=0)
+    """Each run recomputes the hourly rollups of this many past hours (late data lands)."""
+    maintain_interval_s: float = Field(300.0, gt=0)
     metrics_port: int | None = None

@@ -1,12 +1,18 @@
 """`flota bridge`: MQTT uplink -> Kafka, and Kafka downlink -> MQTT.
 
 Uplink: a (shared) subscription to every vehicle's uplink channels. Each message is checked
-(topic inside the contract, device registered, payload decodes, payload's vehicle equals the
-topic's), then produced to Kafka keyed by vehicle, exactly as the vehicle encoded it. The MQTT
+(topic inside the contract, device registered, payload decodes), then produced to Kafka keyed
+by vehicle, exactly as the vehicle encoded it. The MQTT
 acknowledgement goes to the broker only after Kafka acknowledged the record, so a bridge that
 crashes loses nothing: the broker redelivers, and the device still holds every fix until the
 store's end-to-end acknowledgement. Refused messages go to the quarantine topic with a reason;
 nothing is dropped silently.
+
+The v1 payloads do not carry the vehicle: the topic names it, and the broker's ACL lets each
+device's credentials publish only on its own topics (``cloud.ingest.mqtt_auth``), so the
+topic's vehicle is the authenticated one. The registry check (``cloud.ingest.registry``) turns
+away devices that are unknown or unregistered in the ``devices`` table (reason
+``unregistered``).
 
 Downlink: "stored up to seq N" acknowledgements and commands from Kafka to each vehicle's
 ``down/`` topic.
@@ -27,6 +33,8 @@ from kafka import KafkaProducer
 from cloud.ingest.clients import make_consumer, make_mqtt_client, make_producer
 from cloud.ingest.kafka_admin import ensure_topics
 from cloud.ingest.kafka_topics import KafkaTopics, vehicle_key
+from cloud.ingest.metrics import IngestMetrics
+from cloud.ingest.validate import BAD_TOPIC, UNREGISTERED
 from cloud.settings import BridgeSettings
 from flota_wire import topics as wt
 
@@ -65,12 +73,14 @@ class Bridge:
         settings: BridgeSettings,
         check: PayloadCheck,
         is_registered: Callable[[str, str], bool] | None = None,
+        metrics: IngestMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.topics = KafkaTopics(settings.kafka_topic_prefix)
         self.check = check
         self.is_registered = is_registered
         self.stats = BridgeStats()
+        self.metrics = metrics or IngestMetrics("bridge")
         self._stop = threading.Event()
         ensure_topics(settings)
         self.producer: KafkaProducer = make_producer(settings, client_id="flota-bridge")
@@ -97,11 +107,13 @@ class Bridge:
         try:
             addr = wt.parse(msg.topic)
         except wt.TopicError as err:
-            self._quarantine(msg, None, "bad_topic", str(err), received_ms)
+            self.metrics.messages_in.labels("bridge", "invalid").inc()
+            self._quarantine(msg, None, BAD_TOPIC, str(err), received_ms)
             return
         self._count("received", addr.channel.name)
+        self.metrics.messages_in.labels("bridge", addr.channel.name).inc()
         if self.is_registered is not None and not self.is_registered(addr.tenant, addr.vehicle):
-            self._quarantine(msg, addr, "unknown_device", "", received_ms)
+            self._quarantine(msg, addr, UNREGISTERED, "", received_ms)
             return
         payload = bytes(msg.payload)
         reason = self.check(addr, payload)
@@ -116,6 +128,7 @@ class Bridge:
             value=payload,
             headers=[("received_ms", str(received_ms).encode())],
             counter=addr.channel.name,
+            received_ms=received_ms,
         )
 
     def _quarantine(
@@ -126,9 +139,13 @@ class Bridge:
         detail: str,
         received_ms: int,
     ) -> None:
-        log.warning("quarantine %s topic=%s %s", reason, msg.topic, detail)
+        log.warning(
+            "quarantine",
+            extra={"reason": reason, "topic": msg.topic, "detail": detail[:200]},
+        )
         with self.stats.lock:
             self.stats.quarantined[reason] += 1
+        self.metrics.quarantine(reason)
         key = vehicle_key(addr.tenant, addr.vehicle) if addr else b""
         headers = [
             ("reason", reason.encode()),
@@ -143,6 +160,7 @@ class Bridge:
             value=bytes(msg.payload),
             headers=headers,
             counter=None,
+            received_ms=received_ms,
         )
 
     def _produce(
@@ -154,21 +172,27 @@ class Bridge:
         value: bytes,
         headers: list[tuple[str, bytes]],
         counter: str | None,
+        received_ms: int,
     ) -> None:
         mid, qos = msg.mid, msg.qos
+        m = self.metrics
 
         def done(_meta: object) -> None:
             if qos > 0:
                 self.client.ack(mid, qos)
+            m.produce_seconds.labels("bridge").observe(time.time() - received_ms / 1000)
             with self.stats.lock:
                 self.stats.acked += 1
                 if counter is not None:
                     self.stats.forwarded[counter] += 1
+            if counter is not None:
+                m.messages_out.labels("bridge", counter).inc()
 
         def failed(err: BaseException) -> None:
             # Not acknowledged: the broker redelivers to a (re)connected bridge, and the device
             # keeps the data until the end-to-end acknowledgement anyway.
             log.error("kafka produce to %s failed: %s", kafka_topic, err)
+            m.errors.labels("bridge", "produce").inc()
             with self.stats.lock:
                 self.stats.produce_errors += 1
 
@@ -208,6 +232,7 @@ class Bridge:
                             continue
                         infos.append(self.client.publish(mqtt_topic, rec.value, qos=1))
                         self._count("downlinked", channel.name)
+                        self.metrics.messages_out.labels("bridge", f"down_{channel.name}").inc()
                 for info in infos:
                     info.wait_for_publish(timeout=30)
                 consumer.commit()

@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
 from paho.mqtt.enums import CallbackAPIVersion
 
 from cloud.settings import KafkaSettings, MqttSettings
@@ -39,7 +39,11 @@ def make_producer(settings: KafkaSettings, client_id: str) -> KafkaProducer:
 
 
 def make_consumer(
-    settings: KafkaSettings, group: str, topics: list[str], client_id: str
+    settings: KafkaSettings,
+    group: str,
+    topics: list[str],
+    client_id: str,
+    listener: ConsumerRebalanceListener | None = None,
 ) -> KafkaConsumer:
     """A group consumer that commits offsets only when told to (after the database commit)."""
     consumer = KafkaConsumer(
@@ -57,7 +61,10 @@ def make_consumer(
         max_poll_interval_ms=120_000,
         **kafka_common(settings, pin_version=True),
     )
-    consumer.subscribe(topics)
+    if listener is None:
+        consumer.subscribe(topics)
+    else:
+        consumer.subscribe(topics, listener=listener)
     return consumer
 
 

@@ -16,6 +16,9 @@ FUTURE = "future"
 TOO_OLD = "too_old"
 IMPOSSIBLE_SPEED = "impossible_speed"
 DUPLICATE = "duplicate"
+DECODE = "decode"
+UNREGISTERED = "unregistered"
+BAD_TOPIC = "bad_topic"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +31,9 @@ class Limits:
     max_reported_speed_mps: float = 150.0
 
 
-_EARTH_RADIUS_M = 6_371_008.8
+EARTH_RADIUS_M = 6_371_008.8
+JUMP_SLACK_M = 50.0
+"""Two noisy fixes a second apart are not a jump: this much distance is always allowed."""
 
 
 def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -36,7 +41,7 @@ def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     p1, p2 = math.radians(lat1), math.radians(lat2)
     dp, dl = p2 - p1, math.radians(lon2 - lon1)
     a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * _EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
 
 
 def check_fix(
@@ -71,5 +76,4 @@ def is_jump(
     if dt == 0:
         return False
     dist = haversine_m(prev[1] / 1e6, prev[2] / 1e6, lat_e6 / 1e6, lon_e6 / 1e6)
-    # 50 m of slack: two noisy fixes a second apart are not a jump.
-    return (dist - 50.0) / dt > limits.max_speed_mps
+    return (dist - JUMP_SLACK_M) / dt > limits.max_speed_mps

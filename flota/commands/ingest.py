@@ -10,13 +10,24 @@ app = typer.Typer(help="Cloud ingest processes (store, geo).", no_args_is_help=T
 
 
 @app.command("store")
-def store() -> None:
-    """Consume telemetry from Kafka into the database; commit offsets after the database."""
+def store(
+    json_logs: bool = typer.Option(False, "--json-logs", help="Log one JSON object per line."),
+) -> None:
+    """Consume telemetry from Kafka into the database; commit offsets after the database.
+
+    Configured by FLOTA_* environment variables: FLOTA_KAFKA_*, FLOTA_DATABASE_URL,
+    FLOTA_CONSUMER_GROUP, FLOTA_BATCH_MAX_RECORDS, FLOTA_METRICS_PORT, the quarantine limits."""
+    from cloud.ingest.logs import use_json_logs
+    from cloud.ingest.metrics import IngestMetrics
     from cloud.ingest.store import Store
     from cloud.settings import StoreSettings
 
+    if json_logs:
+        use_json_logs()
     settings = StoreSettings()  # type: ignore[call-arg]  # fields come from the environment
-    Store(settings).run(_stop_on_signals())
+    metrics = IngestMetrics("store")
+    metrics.serve(settings.metrics_port)
+    Store(settings, metrics=metrics).run(_stop_on_signals())
 
 
 @app.command("geo")
