@@ -47,6 +47,10 @@ def evaluate(
     for name, r in results.items():
         m, b = r["model"], r["baseline"]
         typer.echo(f"{name} {r['version']}")
+        if name == "demand":
+            for key in m:
+                typer.echo(f"  {key:19s} model {m[key]:.3f}  seasonal naive {b[key]:.3f}")
+            continue
         for cls in m["f1"]:
             typer.echo(f"  F1 {cls:14s} model {m['f1'][cls]:.3f}  baseline {b['f1'][cls]:.3f}")
         typer.echo(
@@ -61,14 +65,15 @@ def evaluate(
 
 @app.command("list")
 def list_models(root: Path = typer.Option(None, help="Model root (default: models/onnx).")) -> None:
-    """Name, version, size and sha256 of each model on disk, checked against its card."""
-    from edge_agent.inference.card import read_card, sha256_file
+    """Name, version and sha256 of each model on disk, checked against its card."""
+    from edge_agent.inference.card import sha256_file
     from models.training.train import MODELS_ROOT
 
     base = root or MODELS_ROOT
     for d in sorted(p for p in base.iterdir() if (p / "card.json").exists()):
-        card = read_card(d)
-        ok = sha256_file(d / card.onnx_file) == card.sha256
+        card = json.loads((d / "card.json").read_text())
+        ok = sha256_file(d / card["onnx_file"]) == card["sha256"]
         typer.echo(
-            f"{card.name} {card.version} sha256 {card.sha256[:12]} {'ok' if ok else 'MISMATCH'}"
+            f"{card['name']} {card['version']} sha256 {card['sha256'][:12]} "
+            f"{'ok' if ok else 'MISMATCH'}"
         )

@@ -20,6 +20,9 @@ def evaluate_shipped(root: Path = MODELS_ROOT, scale: float = 1.0) -> dict[str, 
     """Per model: test scores of the ONNX model and of the rule baseline on the same windows."""
     data = split_windows(split("test", scale), keep_inputs=True)
     out: dict[str, dict[str, Any]] = {}
+    from models.demand.train import evaluate_demand
+
+    out["demand"] = evaluate_demand(root)
     for name, spec in SPECS.items():
         clf = OnnxClassifier(OnnxModelConfig(name=name, path=root / name))
         ws = data[name]
@@ -34,12 +37,13 @@ def evaluate_shipped(root: Path = MODELS_ROOT, scale: float = 1.0) -> dict[str, 
 
 def headline(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """The one-line-per-model summary `flota models evaluate --json` prints."""
-    return {
-        name: {
-            "metric": "macro_f1_events",
-            "value": r["model"]["macro_f1_events"],
-            "baseline": r["baseline"]["macro_f1_events"],
-            "higher_is_better": True,
+    out = {}
+    for name, r in results.items():
+        metric = "mae" if name == "demand" else "macro_f1_events"
+        out[name] = {
+            "metric": metric,
+            "value": r["model"][metric],
+            "baseline": r["baseline"][metric],
+            "higher_is_better": metric != "mae",
         }
-        for name, r in results.items()
-    }
+    return out

@@ -15,9 +15,14 @@ def test_evaluate_json_is_one_object_keyed_by_model() -> None:
     result = runner.invoke(app, ["models", "evaluate", "--json", "--scale", "0.05"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
-    assert set(out) == {"harsh_driving", "engine_anomaly"}
-    for value in out.values():
+    assert set(out) == {"harsh_driving", "engine_anomaly", "demand"}
+    for name, value in out.items():
         assert set(value) == {"metric", "value", "baseline", "higher_is_better"}
+        if name == "demand":
+            assert value["metric"] == "mae"
+            assert value["higher_is_better"] is False
+            assert value["value"] < value["baseline"]
+            continue
         assert value["metric"] == "macro_f1_events"
         assert value["higher_is_better"] is True
         assert 0.0 <= value["baseline"] <= 1.0
@@ -28,7 +33,7 @@ def test_list_checks_every_sha256() -> None:
     result = runner.invoke(app, ["models", "list"])
     assert result.exit_code == 0, result.output
     lines = result.stdout.strip().splitlines()
-    assert len(lines) == 2
+    assert len(lines) == 3
     assert all(line.endswith(" ok") for line in lines)
 
 

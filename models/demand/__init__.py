@@ -1,0 +1,1 @@
+"""Demand per H3 cell and hour (a cloud model): synthetic order history, features, training."""
