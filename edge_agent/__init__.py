@@ -2,3 +2,5 @@
 
 Never imports `cloud`; talks to it only through `flota_wire`.
 """
+
+__version__ = "0.1.0"

@@ -2,14 +2,69 @@
 
 from __future__ import annotations
 
-import typer
+import json
+import signal
+import threading
+from pathlib import Path
+from typing import Any
 
-from flota.commands._common import not_built
+import typer
 
 app = typer.Typer(help="Run the in-vehicle agent.", no_args_is_help=True)
 
 
-@app.command("status")
-def status() -> None:
-    """Not built yet."""
-    not_built("agent", 3)
+@app.command("run")
+def run(
+    env_file: Path | None = typer.Option(
+        None, "--env-file", help="A file of FLOTA_AGENT_*=value lines (else the environment)."
+    ),
+) -> None:
+    """Run until SIGINT/SIGTERM. Settings come from FLOTA_AGENT_* variables (docs/agent.md)."""
+    from pydantic import ValidationError
+
+    from edge_agent.agent import Agent
+    from edge_agent.settings import AgentSettings
+
+    kwargs: dict[str, Any] = {"_env_file": env_file} if env_file else {}
+    try:
+        settings = AgentSettings(**kwargs)
+    except ValidationError as err:
+        typer.echo(f"flota agent: bad settings:\n{err}", err=True)
+        raise typer.Exit(2) from err
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    Agent(settings).run(stop)
+
+
+@app.command("stats")
+def stats(
+    state_dir: Path = typer.Option(
+        Path("/var/lib/flota-agent"), "--state-dir", help="The agent's FLOTA_AGENT_STATE_DIR."
+    ),
+) -> None:
+    """Print the counters the running agent last wrote (outbox, uplink, sources, commands)."""
+    path = state_dir / "stats.json"
+    if not path.exists():
+        typer.echo(f"no {path}: is the agent running with this state dir?", err=True)
+        raise typer.Exit(1)
+    typer.echo(json.dumps(json.loads(path.read_text()), indent=2, sort_keys=True))
+
+
+@app.command("outbox")
+def outbox(
+    state_dir: Path = typer.Option(
+        Path("/var/lib/flota-agent"), "--state-dir", help="The agent's FLOTA_AGENT_STATE_DIR."
+    ),
+) -> None:
+    """Print the outbox's queue sizes, counters and integrity check (read-only use is safe
+    while the agent runs: WAL readers do not block it)."""
+    from edge_agent.outbox import Outbox
+
+    box = Outbox(state_dir / "outbox.sqlite")
+    try:
+        out = box.stats()
+        out["integrity_ok"] = box.integrity_ok()
+    finally:
+        box.close()
+    typer.echo(json.dumps(out, sort_keys=True))

@@ -1,0 +1,530 @@
+"""The agent: GPS epochs -> reporting policy -> outbox -> MQTT, plus the vehicle bus, local
+inference, and commands from the cloud.
+
+One loop owns the business logic (``Agent.step``); inputs arrive from source threads on one
+queue, commands from paho's thread on another. Fixes the policy keeps are committed to the
+outbox once per loop turn (one transaction for whatever arrived), which is when they count as
+accepted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from edge_agent.commands import (
+    CommandProcessor,
+    ConfigHandler,
+    ModelUpdateHandler,
+    RoutePlanHandler,
+    write_atomic,
+)
+from edge_agent.gps.fix import GpsFix
+from edge_agent.outbox import Outbox
+from edge_agent.reporting import ReportingConfig, ReportingPolicy, Sample
+from edge_agent.settings import AgentSettings
+from edge_agent.sources import GpsThread, Inbox, McuThread, ObdThread, SourceThread
+from edge_agent.uplink import Uplink, UplinkConfig
+from flota_wire import (
+    AckStatus,
+    Command,
+    CommandAck,
+    Event,
+    Fix,
+    SensorKind,
+    SensorSample,
+    Severity,
+    encode,
+)
+
+log = logging.getLogger(__name__)
+
+GNSS_LOST_AFTER_S = 10.0
+EVENT_COOLDOWN_S = 3.0
+# model class -> (event kind, severity)
+DETECTION_EVENTS: dict[str, tuple[str, Severity]] = {
+    "harsh_brake": ("harsh_brake", Severity.WARNING),
+    "harsh_accel": ("harsh_accel", Severity.WARNING),
+    "harsh_corner": ("harsh_turn", Severity.WARNING),
+    "collision": ("crash", Severity.CRITICAL),
+    "overheating": ("model_alert", Severity.WARNING),
+    "misfire": ("model_alert", Severity.WARNING),
+    "fuel_drop": ("model_alert", Severity.WARNING),
+}
+# OBD PID name -> column of edge_agent.inference.obd_features.CHANNELS, with a unit change
+OBD_COLUMNS: dict[str, tuple[int, float]] = {
+    "speed": (0, 3.6),  # m/s -> km/h
+    "rpm": (1, 1.0),
+    "coolant_temp": (2, 1.0),
+    "fuel_level": (3, 1.0),
+    "throttle": (4, 1.0),
+    "engine_load": (5, 1.0),
+}
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def to_wire_fix(fix: GpsFix, time_s: float) -> Fix:
+    """The outbox row of an epoch (seq 0: the outbox assigns the real one)."""
+    return Fix.from_si(
+        seq=0,
+        time_s=time_s,
+        lat=fix.lat,
+        lon=fix.lon,
+        fix_mode=3 if fix.mode == 3 else 2,
+        alt_m=fix.alt_m,
+        speed_mps=fix.speed_mps,
+        track_deg=fix.track_deg,
+        hdop=fix.hdop,
+        sats=fix.sats,
+    )
+
+
+class FixPipeline:
+    """GpsFix -> policy -> pending rows -> one outbox transaction per ``flush``.
+
+    ``on_commit(seqs, fixes)`` runs after each commit (the fault test logs there what the
+    outbox accepted)."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        config: ReportingConfig,
+        on_commit: Callable[[list[int], list[Fix]], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.outbox = outbox
+        self.policy = ReportingPolicy(config)
+        self.on_commit = on_commit
+        self.clock = clock
+        self.pending: list[Fix] = []
+        self.counters: Counter[str] = Counter()
+        self.last: GpsFix | None = None
+        self.last_time_s: float | None = None
+
+    def offer(self, fix: GpsFix) -> bool:
+        self.counters["epochs"] += 1
+        t = fix.time_s
+        if t is None:  # a GGA-only receiver never says the date: stamp with our clock
+            t = self.clock()
+            self.counters["stamped_with_system_clock"] += 1
+        self.last, self.last_time_s = fix, t
+        if not self.policy.offer(Sample(t, fix.lat, fix.lon, fix.speed_mps, fix.track_deg)):
+            return False
+        self.pending.append(to_wire_fix(fix, t))
+        return True
+
+    def flush(self) -> list[int]:
+        if not self.pending:
+            return []
+        fixes, self.pending = self.pending, []
+        seqs = self.outbox.add_fixes(fixes)
+        self.counters["accepted"] += len(seqs)
+        if self.on_commit is not None:
+            self.on_commit(seqs, fixes)
+        return seqs
+
+
+@dataclass
+class _ImuBlock:
+    acc: list[tuple[float, float, float]]
+    gyro: list[tuple[float, float, float]]
+
+
+class Agent:
+    """Build from settings, then ``run(stop)`` (or ``step()`` in tests)."""
+
+    def __init__(self, settings: AgentSettings, *, sources: bool = True) -> None:
+        self.settings = s = settings
+        s.state_dir.mkdir(parents=True, exist_ok=True)
+        self.outbox = Outbox(s.outbox_path, s.outbox_limits())
+        self.pipeline = FixPipeline(self.outbox, s.reporting())
+        self.live: dict[str, float] = {
+            **s.reporting_kwargs(),
+            "batch_interval_s": s.batch_interval_s,
+            "sensor_interval_s": s.sensor_interval_s,
+        }
+        self.inbox: Inbox = queue.Queue(maxsize=10_000)
+        self.commands: queue.Queue[Command] = queue.Queue(maxsize=1000)
+        self.counters: Counter[str] = Counter()
+        self.uplink = Uplink(
+            UplinkConfig(
+                tenant=s.tenant,
+                vehicle=s.vehicle,
+                host=s.mqtt_host,
+                port=s.mqtt_port,
+                username=s.mqtt_username,
+                password=s.mqtt_password.get_secret_value(),
+                client_id=s.client_id,
+                mqtt5=s.mqtt_protocol == "5",
+                keepalive_s=s.mqtt_keepalive_s,
+                session_expiry_s=s.mqtt_session_expiry_s,
+                tls_ca=s.tls_ca,
+                tls_cert=s.tls_cert,
+                tls_key=s.tls_key,
+                batch_interval_s=s.batch_interval_s,
+                batch_max_fixes=s.batch_max_fixes,
+                inflight_batches=s.inflight_batches,
+                resend_after_s=s.resend_after_s,
+                events_ack=s.events_ack,
+            ),
+            self.outbox,
+            on_command=self._enqueue_command,
+        )
+        self.slots: dict[str, Any] = {}
+        self.harsh: Any = None
+        self.engine: Any = None
+        self._load_models()
+        self.route_plan = RoutePlanHandler(s.state_dir / "route_plan.json")
+        handlers: dict[str, Any] = {
+            "route_plan": self.route_plan,
+            "config": ConfigHandler(lambda: dict(self.live), _check_live, self._apply_live),
+        }
+        if s.models_dir is not None:
+            handlers["model_update"] = ModelUpdateHandler(
+                s.models_dir, self.slots, on_new_slot=self._attach_model
+            )
+        self.processor = CommandProcessor(s.state_dir / "commands.json", handlers, self._ack)
+        self.sources: list[SourceThread] = []
+        if sources:
+            if s.gps_url or s.gpsd:
+                self.sources.append(GpsThread(self.inbox, s.gps_url, s.gps_baud, s.gpsd))
+            if s.mcu_url:
+                self.sources.append(McuThread(self.inbox, s.mcu_url, s.mcu_baud))
+            if s.elm327_url:
+                self.sources.append(
+                    ObdThread(self.inbox, s.elm327_url, s.elm327_baud, s.obd_interval_s)
+                )
+        self._imu = _ImuBlock([], [])
+        self._last_imu: Any = None
+        self._obd: dict[str, Any] = {}
+        self._obd_row: list[float | None] = [None] * len(OBD_COLUMNS)
+        self._ignition: bool | None = None
+        self._gnss_lost = False
+        self._last_fix_mono: float | None = None
+        self._last_event: dict[str, float] = {}
+        self._next_pump = 0.0
+        self._next_sensors = time.monotonic() + s.sensor_interval_s
+        self._next_stats = time.monotonic() + s.stats_interval_s
+        self._dropped_seen = self.outbox.dropped
+
+    # -- models ------------------------------------------------------------------------
+    def _load_models(self) -> None:
+        base = self.settings.models_dir
+        if base is None:
+            return
+        from edge_agent.inference import InferenceError, ModelSlot, OnnxModelConfig
+
+        for name in ("harsh_driving", "engine_anomaly"):
+            folder = base / name / "current"
+            if not (folder / "card.json").exists():
+                folder = base / name
+            if not (folder / "card.json").exists():
+                log.info("no %s model under %s: that detector is off", name, base)
+                continue
+            try:
+                self._attach_model(name, ModelSlot(OnnxModelConfig(name=name, path=folder)))
+            except InferenceError as err:
+                self.counters["model_load_failed"] += 1
+                log.error("model %s not loaded: %s", name, err)
+
+    def _attach_model(self, name: str, slot: Any) -> None:
+        from edge_agent.inference.detectors import EngineAnomalyDetector, HarshDrivingDetector
+
+        self.slots[name] = slot
+        if name == "harsh_driving":
+            self.harsh = HarshDrivingDetector(slot)
+        else:
+            self.engine = EngineAnomalyDetector(slot)
+
+    # -- commands ----------------------------------------------------------------------
+    def _enqueue_command(self, cmd: Command) -> None:
+        try:
+            self.commands.put_nowait(cmd)
+        except queue.Full:
+            self.counters["commands_dropped_queue_full"] += 1
+            log.error("command queue full: %s v%d not taken (the cloud will resend)", cmd.id,
+                      cmd.version)  # fmt: skip
+
+    def _ack(self, cmd: Command, status: AckStatus, reason: str | None) -> None:
+        now = _now_us()
+        self.outbox.add_message(
+            "acks",
+            lambda seq: encode(CommandAck(seq, cmd.id, cmd.version, status, now, reason)),
+        )
+        self.uplink.notify_messages()
+
+    def _apply_live(self, values: dict[str, float]) -> None:
+        self.live = dict(values)
+        self.pipeline.policy.config = _reporting_from(values)
+        self.uplink.config = replace(
+            self.uplink.config, batch_interval_s=values["batch_interval_s"]
+        )
+
+    # -- events ------------------------------------------------------------------------
+    def emit_event(
+        self,
+        kind: str,
+        severity: Severity = Severity.INFO,
+        details: dict[str, str | int | float | bool | None] | None = None,
+        time_us: int | None = None,
+    ) -> int:
+        last = self.pipeline.last
+        lat = lon = None
+        if last is not None:
+            f = to_wire_fix(last, self.pipeline.last_time_s or 0.0)
+            lat, lon = f.lat_e6, f.lon_e6
+        when = time_us if time_us is not None else _now_us()
+        items = tuple(sorted((details or {}).items()))
+        seq = self.outbox.add_message(
+            "events",
+            lambda seq: encode(Event(seq, when, kind, severity, lat, lon, items)),
+        )
+        self.counters[f"event_{kind}"] += 1
+        self.uplink.notify_messages()
+        log.info("event %s (seq %d) %s", kind, seq, details or "")
+        return seq
+
+    # -- inputs ------------------------------------------------------------------------
+    def _on_gps(self, fix: GpsFix) -> None:
+        self._last_fix_mono = time.monotonic()
+        if self._gnss_lost:
+            self._gnss_lost = False
+            self.emit_event("gnss_restored")
+        self.pipeline.offer(fix)
+
+    def _on_mcu(self, records: list[Any]) -> None:
+        from firmware_bridge.records import DigitalInputs, ImuSample
+
+        for rec in records:
+            if isinstance(rec, ImuSample):
+                self._last_imu = rec
+                if self.harsh is not None:
+                    self._imu.acc.append(rec.accel)
+                    self._imu.gyro.append(rec.gyro)
+                    if len(self._imu.acc) >= 100:
+                        self._classify_imu(rec.time_utc)
+            elif isinstance(rec, DigitalInputs):
+                if rec.ignition != self._ignition:
+                    if self._ignition is not None:
+                        self.emit_event("ignition_on" if rec.ignition else "ignition_off")
+                    self._ignition = rec.ignition
+            else:
+                self.counters[f"mcu_{type(rec).__name__}"] += 1
+
+    def _classify_imu(self, t: float | None) -> None:
+        import numpy as np
+
+        acc = np.asarray(self._imu.acc[:100], dtype=np.float64)
+        gyro = np.asarray(self._imu.gyro[:100], dtype=np.float64)
+        del self._imu.acc[:100], self._imu.gyro[:100]
+        speed = self.pipeline.last.speed_mps if self.pipeline.last is not None else None
+        self.counters["imu_windows"] += 1
+        try:
+            detection = self.harsh.push(acc, gyro, speed, t or time.time())
+        except Exception as err:  # a model failing at run time: count it, keep the agent
+            self.counters["inference_errors"] += 1
+            log.warning("harsh driving inference failed: %s", err)
+            return
+        if detection is not None:
+            self._detected(detection)
+
+    def _on_obd(self, readings: list[Any]) -> None:
+        for r in readings:
+            self._obd[r.name] = r
+            col = OBD_COLUMNS.get(r.name)
+            if col is not None:
+                self._obd_row[col[0]] = r.value * col[1]
+        if self.engine is not None and all(v is not None for v in self._obd_row):
+            import numpy as np
+
+            try:
+                detection = self.engine.push(np.asarray(self._obd_row, dtype=np.float64))
+            except Exception as err:
+                self.counters["inference_errors"] += 1
+                log.warning("engine inference failed: %s", err)
+                return
+            if detection is not None:
+                self._detected(detection)
+
+    def _detected(self, d: Any) -> None:
+        kind, severity = DETECTION_EVENTS.get(d.kind, ("model_alert", Severity.WARNING))
+        key = f"{kind}:{d.kind}"
+        now = time.monotonic()
+        if now - self._last_event.get(key, -1e9) < EVENT_COOLDOWN_S:
+            self.counters["detections_merged"] += 1  # overlapping windows of one manoeuvre
+            return
+        self._last_event[key] = now
+        self.emit_event(
+            kind,
+            severity,
+            {
+                "class": d.kind,
+                "model": d.model,
+                "model_version": d.version,
+                "probability": round(d.probability, 4),
+            },
+        )
+
+    # -- periodic ----------------------------------------------------------------------
+    def _sensor_samples(self) -> list[SensorSample]:
+        now = _now_us()
+        rows: list[tuple[SensorKind, str, str, float, str]] = []
+        imu = self._last_imu
+        if imu is not None:
+            for axis, v in zip("xyz", imu.accel, strict=True):
+                rows.append((SensorKind.IMU_ACCEL, "imu0", axis, v, "m/s2"))
+            for axis, v in zip("xyz", imu.gyro, strict=True):
+                rows.append((SensorKind.IMU_GYRO, "imu0", axis, v, "rad/s"))
+        for r in self._obd.values():
+            value, unit = _si(r.value, r.unit)
+            rows.append((SensorKind.OBD, "obd", f"{r.pid:02X}", value, unit))
+        if self._ignition is not None:
+            rows.append((SensorKind.DIGITAL, "io", "ignition", float(self._ignition), ""))
+        if not rows:
+            return []
+        first = self.outbox.reserve("sensors", len(rows))
+        return [
+            SensorSample(first + i, now, kind, src, name, round(value, 6), unit)
+            for i, (kind, src, name, value, unit) in enumerate(rows)
+        ]
+
+    def stats(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "outbox": self.outbox.stats(),
+            "uplink": dict(self.uplink.counters),
+            "pipeline": dict(self.pipeline.counters),
+            "reporting": dict(self.pipeline.policy.reasons),
+            "commands": dict(self.processor.counters),
+            "agent": dict(self.counters),
+            "connected": self.uplink.connected,
+        }
+        for src in self.sources:
+            counters = dict(src.counters)
+            extra = getattr(getattr(src, "source", None), "counters", None)
+            if extra is not None and hasattr(extra, "as_dict"):
+                counters.update(extra.as_dict())
+            link = getattr(src, "link", None)
+            if link is not None:
+                counters.update(dict(link.counts))
+            out[src.name] = counters
+        return out
+
+    def _periodic(self, now: float) -> None:
+        if now >= self._next_pump:
+            self._next_pump = now + 0.25
+            self.uplink.pump()
+        if (
+            self._last_fix_mono is not None
+            and not self._gnss_lost
+            and now - self._last_fix_mono > GNSS_LOST_AFTER_S
+        ):
+            self._gnss_lost = True
+            self.emit_event("gnss_lost", Severity.WARNING)
+        if now >= self._next_sensors:
+            self._next_sensors = now + self.live["sensor_interval_s"]
+            samples = self._sensor_samples()
+            if samples:
+                self.uplink.publish_sensors(samples)
+        if now >= self._next_stats:
+            self._next_stats = now + self.settings.stats_interval_s
+            dropped = self.outbox.dropped
+            if dropped > self._dropped_seen:
+                self.emit_event(
+                    "outbox_drop",
+                    Severity.WARNING,
+                    {"dropped": dropped - self._dropped_seen, "dropped_total": dropped},
+                )
+                self._dropped_seen = dropped
+            stats = self.stats()
+            log.info("stats %s", json.dumps(stats, sort_keys=True, default=str))
+            write_atomic(self.settings.state_dir / "stats.json", json.dumps(stats).encode())
+
+    # -- loop --------------------------------------------------------------------------
+    def step(self, timeout_s: float = 0.1) -> None:
+        """One turn: take inputs (waiting up to ``timeout_s`` for the first), commit the kept
+        fixes, run commands, publish what is due."""
+        try:
+            item: tuple[str, Any] | None = self.inbox.get(timeout=timeout_s)
+        except queue.Empty:
+            item = None
+        while item is not None:
+            kind, payload = item
+            if kind == "gps":
+                self._on_gps(payload)
+            elif kind == "mcu":
+                self._on_mcu(payload)
+            elif kind == "obd":
+                self._on_obd(payload)
+            try:
+                item = self.inbox.get_nowait()
+            except queue.Empty:
+                item = None
+        self.pipeline.flush()
+        while True:
+            try:
+                cmd = self.commands.get_nowait()
+            except queue.Empty:
+                break
+            self.processor.handle(cmd)
+        self._periodic(time.monotonic())
+
+    def start(self) -> None:
+        self.uplink.start()
+        for src in self.sources:
+            src.start()
+
+    def close(self) -> None:
+        for src in self.sources:
+            src.stop()
+        for src in self.sources:
+            src.join(2.0)
+        self.step(0.0)
+        self.uplink.stop()
+        self.outbox.close()
+
+    def run(self, stop: Any) -> None:
+        """Until ``stop`` (a threading.Event) is set."""
+        self.start()
+        log.info("agent %s/%s running (pid %d)", self.settings.tenant, self.settings.vehicle,
+                 os.getpid())  # fmt: skip
+        try:
+            while not stop.is_set():
+                self.step(0.1)
+        finally:
+            self.close()
+
+
+def _reporting_from(values: dict[str, float]) -> ReportingConfig:
+    return ReportingConfig(
+        max_interval_s=values["report_max_interval_s"],
+        stopped_interval_s=values["report_stopped_interval_s"],
+        min_distance_m=values["report_min_distance_m"],
+        heading_deg=values["report_heading_deg"],
+        min_speed_mps=values["report_min_speed_mps"],
+        min_interval_s=values["report_min_interval_s"],
+    )
+
+
+def _check_live(values: dict[str, float]) -> None:
+    _reporting_from(values)
+    if not 0 < values["batch_interval_s"] <= 3600 or values["sensor_interval_s"] <= 0:
+        raise ValueError("batch_interval_s in (0, 3600], sensor_interval_s > 0")
+
+
+_SI = {"degC": (1.0, 273.15, "K"), "rpm": (1 / 60, 0.0, "1/s"), "%": (0.01, 0.0, "")}
+
+
+def _si(value: float, unit: str) -> tuple[float, str]:
+    """A bridge value in the wire's SI units (K, 1/s, fractions)."""
+    scale, offset, si = _SI.get(unit, (1.0, 0.0, unit))
+    return value * scale + offset, si
