@@ -1,0 +1,89 @@
+"""The uplink's downlink handling without a broker: stored acks delete exact rows, bad payloads
+are counted and never raise; and the settings refuse what a vehicle must not start with."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from edge_agent.outbox import Outbox
+from edge_agent.settings import AgentSettings
+from edge_agent.uplink import Uplink, UplinkConfig
+from flota_wire import Channel, Command, CommandKind, Fix, encode, topic
+from flota_wire.acks import encode_stored_ack
+
+
+def _uplink(tmp_path: Path) -> tuple[Uplink, Outbox, list[Command]]:
+    box = Outbox(tmp_path / "o.sqlite")
+    got: list[Command] = []
+    cfg = UplinkConfig("acme", "van-1", "127.0.0.1", 1, "acme.van-1", "s3cret-x", "acme.van-1")
+    return Uplink(cfg, box, got.append), box, got
+
+
+def _msg(channel: Channel, payload: bytes, vehicle: str = "van-1") -> Any:
+    return SimpleNamespace(topic=topic("acme", vehicle, channel), payload=payload)
+
+
+def test_stored_ack_deletes_exact_rows(tmp_path: Path) -> None:
+    up, box, _ = _uplink(tmp_path)
+    box.add_fixes([Fix(0, 1_795_780_800_000_000 + i, 1, 1) for i in range(10)])
+    up._on_message(None, None, _msg(Channel.STORED, encode_stored_ack([(2, 4), (9, 9)], time_us=5)))
+    assert box.queued_seqs() == [1, 5, 6, 7, 8, 10]
+    assert up.counters["stored_deleted_telemetry"] == 4
+
+
+def test_bad_downlinks_are_counted_never_raised(tmp_path: Path) -> None:
+    up, _box, got = _uplink(tmp_path)
+    for payload in (b"", b"\x00", b"\x16{not json", b"\x14" + b"\xff" * 50):
+        up._on_message(None, None, _msg(Channel.COMMANDS, payload))
+    up._on_message(None, None, SimpleNamespace(topic="not/a/topic", payload=b"x"))
+    assert up.counters["bad_downlink"] == 5
+    other = encode_stored_ack([(1, 1)], time_us=5)
+    up._on_message(None, None, _msg(Channel.STORED, other, vehicle="van-2"))
+    assert up.counters["foreign_downlink"] == 1
+    cmd = Command(1, "c", 1, CommandKind.CONFIG, {"batch_interval_s": 5}, 1)
+    up._on_message(None, None, _msg(Channel.COMMANDS, encode(cmd)))
+    assert got == [cmd]
+
+
+def test_pump_does_nothing_while_offline(tmp_path: Path) -> None:
+    up, box, _ = _uplink(tmp_path)
+    box.add_fixes([Fix(0, 1_795_780_800_000_000, 1, 1)])
+    assert up.pump() == 0
+    assert not up.publish_sensors([])
+
+
+BASE = {"tenant": "acme", "vehicle": "van-1", "mqtt_username": "acme.van-1"}
+
+
+def test_settings_refuse_default_secrets_and_half_tls(tmp_path: Path) -> None:
+    for bad in ("", "changeme", "password", "public"):
+        with pytest.raises(ValidationError, match="default or empty"):
+            AgentSettings(**BASE, mqtt_password=bad)
+    cert = tmp_path / "c.pem"
+    cert.write_text("x")
+    with pytest.raises(ValidationError, match="both tls_cert and tls_key"):
+        AgentSettings(**BASE, mqtt_password="k8#Lq", tls_ca=cert, tls_cert=cert)
+    with pytest.raises(ValidationError, match="not a readable file"):
+        AgentSettings(**BASE, mqtt_password="k8#Lq", tls_ca=tmp_path / "missing.pem")
+    with pytest.raises(ValidationError):
+        AgentSettings(**BASE, mqtt_password="k8#Lq", report_min_interval_s=100)
+    with pytest.raises(ValidationError):
+        AgentSettings(**{**BASE, "vehicle": "van/1"}, mqtt_password="k8#Lq")
+
+
+def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("FLOTA_AGENT_TENANT", "acme")
+    monkeypatch.setenv("FLOTA_AGENT_VEHICLE", "van-1")
+    monkeypatch.setenv("FLOTA_AGENT_MQTT_USERNAME", "acme.van-1")
+    monkeypatch.setenv("FLOTA_AGENT_MQTT_PASSWORD", "k8#Lq-long")
+    monkeypatch.setenv("FLOTA_AGENT_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("FLOTA_AGENT_REPORT_HEADING_DEG", "15")
+    s = AgentSettings()
+    assert s.client_id == "acme.van-1"
+    assert s.outbox_path == tmp_path / "outbox.sqlite"
+    assert s.reporting().heading_deg == 15.0
