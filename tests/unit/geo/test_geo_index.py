@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import h3
 import pytest
@@ -11,12 +12,12 @@ from cloud.ingest.geo.fences import FenceIndex, Geofence, cover
 from cloud.ingest.geo.geometry import GeometryError, Polygon, in_ring, parse_geojson
 
 
-def _fence(fid: str, geometry: dict[str, object], tenant: str = "acme") -> Geofence:
+def _fence(fid: str, geometry: Any, tenant: str = "acme") -> Geofence:
     return Geofence(tenant, fid, fid, parse_geojson(geometry))
 
 
 # A concave "U" around a courtyard, with a hole in its left arm: about 2 km x 2 km.
-U_SHAPE = {
+U_SHAPE: Any = {
     "type": "Polygon",
     "coordinates": [
         [[24.90, 60.16], [24.94, 60.16], [24.94, 60.18], [24.93, 60.18], [24.93, 60.17],

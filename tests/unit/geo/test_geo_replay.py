@@ -7,13 +7,15 @@ import pytest
 from geo_traces import Run, Trace, box_fence, ignition
 
 from cloud.ingest.geo.events import DomainEvent, DomainEventError
+from cloud.ingest.geo.machine import FixIn
 from cloud.ingest.geo.state import VehicleState
+from flota_wire.schema import Event
 
 
 def test_restore_mid_trace_gives_identical_events() -> None:
     fences = [box_fence("depot", 500, 1500, dwell_s=60)]
     trace = Trace().drive(100, 10.0).stand(200).drive(60, 30.0).stand(400)
-    items = [ignition(1, 0, True), *trace.fixes, ignition(2, 900, False)]
+    items: list[FixIn | Event] = [ignition(1, 0, True), *trace.fixes, ignition(2, 900, False)]
     whole = Run(fences=fences).feed(*items)
 
     first = Run(fences=fences).feed(*items[:150])
