@@ -176,6 +176,7 @@ class Agent:
                 inflight_batches=s.inflight_batches,
                 resend_after_s=s.resend_after_s,
                 events_ack=s.events_ack,
+                reconnect_max_s=s.mqtt_reconnect_max_s,
             ),
             self.outbox,
             on_command=self._enqueue_command,

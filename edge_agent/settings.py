@@ -51,6 +51,7 @@ class AgentSettings(BaseSettings):
     mqtt_protocol: Literal["5", "3.1.1"] = "5"
     mqtt_keepalive_s: int = Field(30, ge=5, le=600)
     mqtt_session_expiry_s: int = Field(7 * 86400, ge=0)
+    mqtt_reconnect_max_s: int = Field(60, ge=1, le=3600)  # backoff 1 s doubling up to this
     tls_ca: TlsFile = None
     tls_cert: TlsFile = None
     tls_key: TlsFile = None
