@@ -119,7 +119,6 @@ def train_all(
             "learner": f"sklearn HistGradientBoostingClassifier(max_iter={spec.max_iter}, "
             f"learning_rate=0.1, max_leaf_nodes=15, l2_regularization=1.0, random_state={SEED}), "
             f"sqrt-balanced class weights, {spec.normal_keep:.0%} of all-normal windows kept",
-            "fit_seconds": round(fit_s, 1),
             "metrics": metrics,
             "headline": {
                 "metric": "macro_f1_events",
