@@ -126,8 +126,37 @@ def solve_cmd(
 
 
 @app.command("serve")
-def serve() -> None:
-    """The live dispatch service (not built yet)."""
-    from flota.commands._common import not_built
+def serve(
+    time_limit: float | None = typer.Option(
+        None, "--time-limit", help="Solver budget per re-optimisation (s)."
+    ),
+    min_interval: float | None = typer.Option(
+        None, "--min-interval", help="At most one re-optimisation per depot this often (s)."
+    ),
+    log_level: str = typer.Option("INFO", help="Logging level."),
+) -> None:
+    """The live dispatch service: orders and vehicle events from Kafka -> route plans to the
+    vehicles (commands topic), acknowledgements recorded. Settings: FLOTA_* (docs/dispatch.md)."""
+    import contextlib
+    import logging
 
-    not_built("optimize serve", 5)
+    from pydantic import ValidationError
+
+    from cloud.optimizer.dispatch.service import DispatchService
+    from cloud.settings import DispatchSettings
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    overrides: dict[str, Any] = {}
+    if time_limit is not None:
+        overrides["dispatch_time_limit_s"] = time_limit
+    if min_interval is not None:
+        overrides["dispatch_min_interval_s"] = min_interval
+    try:
+        settings = DispatchSettings(**overrides)
+    except (ValidationError, ValueError) as err:
+        typer.echo(f"error: bad settings: {err}", err=True)
+        raise typer.Exit(2) from err
+    with contextlib.suppress(KeyboardInterrupt):
+        DispatchService(settings).run()
