@@ -15,7 +15,6 @@ import os
 import queue
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -28,7 +27,8 @@ from edge_agent.commands import (
 )
 from edge_agent.gps.fix import GpsFix
 from edge_agent.outbox import Outbox
-from edge_agent.reporting import ReportingConfig, ReportingPolicy, Sample
+from edge_agent.pipeline import FixPipeline, to_wire_fix
+from edge_agent.reporting import ReportingConfig
 from edge_agent.settings import AgentSettings
 from edge_agent.sources import GpsThread, Inbox, McuThread, ObdThread, SourceThread
 from edge_agent.uplink import Uplink, UplinkConfig
@@ -37,7 +37,6 @@ from flota_wire import (
     Command,
     CommandAck,
     Event,
-    Fix,
     SensorKind,
     SensorSample,
     Severity,
@@ -71,67 +70,6 @@ OBD_COLUMNS: dict[str, tuple[int, float]] = {
 
 def _now_us() -> int:
     return time.time_ns() // 1000
-
-
-def to_wire_fix(fix: GpsFix, time_s: float) -> Fix:
-    """The outbox row of an epoch (seq 0: the outbox assigns the real one)."""
-    return Fix.from_si(
-        seq=0,
-        time_s=time_s,
-        lat=fix.lat,
-        lon=fix.lon,
-        fix_mode=3 if fix.mode == 3 else 2,
-        alt_m=fix.alt_m,
-        speed_mps=fix.speed_mps,
-        track_deg=fix.track_deg,
-        hdop=fix.hdop,
-        sats=fix.sats,
-    )
-
-
-class FixPipeline:
-    """GpsFix -> policy -> pending rows -> one outbox transaction per ``flush``.
-
-    ``on_commit(seqs, fixes)`` runs after each commit (the fault test logs there what the
-    outbox accepted)."""
-
-    def __init__(
-        self,
-        outbox: Outbox,
-        config: ReportingConfig,
-        on_commit: Callable[[list[int], list[Fix]], None] | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.outbox = outbox
-        self.policy = ReportingPolicy(config)
-        self.on_commit = on_commit
-        self.clock = clock
-        self.pending: list[Fix] = []
-        self.counters: Counter[str] = Counter()
-        self.last: GpsFix | None = None
-        self.last_time_s: float | None = None
-
-    def offer(self, fix: GpsFix) -> bool:
-        self.counters["epochs"] += 1
-        t = fix.time_s
-        if t is None:  # a GGA-only receiver never says the date: stamp with our clock
-            t = self.clock()
-            self.counters["stamped_with_system_clock"] += 1
-        self.last, self.last_time_s = fix, t
-        if not self.policy.offer(Sample(t, fix.lat, fix.lon, fix.speed_mps, fix.track_deg)):
-            return False
-        self.pending.append(to_wire_fix(fix, t))
-        return True
-
-    def flush(self) -> list[int]:
-        if not self.pending:
-            return []
-        fixes, self.pending = self.pending, []
-        seqs = self.outbox.add_fixes(fixes)
-        self.counters["accepted"] += len(seqs)
-        if self.on_commit is not None:
-            self.on_commit(seqs, fixes)
-        return seqs
 
 
 @dataclass
