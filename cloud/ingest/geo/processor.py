@@ -32,6 +32,7 @@ from cloud.ingest.geo import repo
 from cloud.ingest.geo.config import GeoRules, GeoSettings
 from cloud.ingest.geo.events import DomainEvent
 from cloud.ingest.geo.fences import FenceIndex
+from cloud.ingest.geo.kafka_wait import wait_for_partitions
 from cloud.ingest.geo.machine import FixIn, Tracker
 from cloud.ingest.geo.state import VehicleState
 from cloud.ingest.kafka_admin import ensure_topics
@@ -103,9 +104,10 @@ class GeoProcessor:
         )
         # Same key -> same partition number on both topics; the range assignor hands partition
         # i of both topics to one member, so one member sees all of a vehicle's input.
-        self.consumer.subscribe(
-            [self.topics.telemetry, self.topics.events], listener=_Reassign(self)
-        )
+        inputs = [self.topics.telemetry, self.topics.events]
+        self.consumer.unsubscribe()  # again, with the listener that seeks to saved offsets
+        self.consumer.subscribe(inputs, listener=_Reassign(self))
+        wait_for_partitions(self.consumer, inputs)
         self.producer: KafkaProducer = make_producer(settings, client_id="flota-geo")
 
     # --- configuration ----------------------------------------------------------------------
