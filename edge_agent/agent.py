@@ -181,7 +181,16 @@ class Agent:
 
         self.slots[name] = slot
         if name == "harsh_driving":
-            self.harsh = HarshDrivingDetector(slot)
+            from edge_agent.inference.orientation import Aligner
+
+            aligner = Aligner()
+            path = self.settings.state_dir / "aligner.json"
+            if path.exists():  # the mounting learnt on earlier trips
+                try:
+                    aligner = Aligner.from_dict(json.loads(path.read_text()))
+                except (OSError, ValueError) as err:
+                    log.warning("aligner state %s unreadable: %s", path, err)
+            self.harsh = HarshDrivingDetector(slot, aligner)
         else:
             self.engine = EngineAnomalyDetector(slot)
 
@@ -384,9 +393,15 @@ class Agent:
                     {"dropped": dropped - self._dropped_seen, "dropped_total": dropped},
                 )
                 self._dropped_seen = dropped
+            self._save_aligner()
             stats = self.stats()
             log.info("stats %s", json.dumps(stats, sort_keys=True, default=str))
             write_atomic(self.settings.state_dir / "stats.json", json.dumps(stats).encode())
+
+    def _save_aligner(self) -> None:
+        if self.harsh is not None:
+            state = json.dumps(self.harsh.aligner.to_dict()).encode()
+            write_atomic(self.settings.state_dir / "aligner.json", state)
 
     # -- loop --------------------------------------------------------------------------
     def step(self, timeout_s: float = 0.1) -> None:
@@ -428,6 +443,7 @@ class Agent:
         for src in self.sources:
             src.join(2.0)
         self.step(0.0)
+        self._save_aligner()
         self.uplink.stop()
         self.outbox.close()
 

@@ -7,15 +7,11 @@ arrives, none twice."""
 from __future__ import annotations
 
 import contextlib
-import functools
-import os
 import socket
 import threading
 import time
-import tty
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,51 +29,11 @@ from cloud.ingest.store import Store
 from cloud.settings import BridgeSettings, StoreSettings
 from edge_agent.agent import Agent
 from edge_agent.settings import AgentSettings
+from edge_agent.simpeer import GpsPeer
 from flota_wire import Fix
 from flota_wire.tracesim import simulate_city
 
 # ---------------------------------------------------------------------------- helpers
-
-
-def _nmea(body: str) -> bytes:
-    cs = functools.reduce(lambda a, c: a ^ ord(c), body, 0)
-    return f"${body}*{cs:02X}\r\n".encode()
-
-
-def _dm(value: float, deg_digits: int) -> str:
-    a = abs(value)
-    d = int(a)
-    return f"{d:0{deg_digits}d}{(a - d) * 60:09.6f}"
-
-
-def nmea_epoch(fix: Fix) -> bytes:
-    """GGA + RMC of one epoch (6 decimals of minutes: finer than 1e-6 degree)."""
-    t = datetime.fromtimestamp(fix.time_us / 1e6, UTC)
-    hms = t.strftime("%H%M%S") + f".{t.microsecond // 10000:02d}"
-    lat = _dm(fix.lat, 2) + ("," + ("N" if fix.lat >= 0 else "S"))
-    lon = _dm(fix.lon, 3) + ("," + ("E" if fix.lon >= 0 else "W"))
-    knots = (fix.speed_mps or 0.0) / 0.514444
-    gga = f"GPGGA,{hms},{lat},{lon},1,{fix.sats or 8:02d},{fix.hdop or 1.0:.1f},{fix.alt_m or 0:.1f},M,18.0,M,,"  # noqa: E501
-    rmc = f"GPRMC,{hms},A,{lat},{lon},{knots:.3f},{fix.track_deg or 0:.2f},{t:%d%m%y},,,A"
-    return _nmea(gga) + _nmea(rmc)
-
-
-class GpsPeer:
-    """A receiver on a pseudo-terminal; the agent opens ``path`` like a USB GPS."""
-
-    def __init__(self) -> None:
-        self.master, self.slave = os.openpty()
-        tty.setraw(self.slave)
-        self.path = os.ttyname(self.slave)
-
-    def send(self, fixes: list[Fix], pause_s: float = 0.01) -> None:
-        for f in fixes:
-            os.write(self.master, nmea_epoch(f))
-            time.sleep(pause_s)
-
-    def close(self) -> None:
-        os.close(self.master)
-        os.close(self.slave)
 
 
 class Relay:
