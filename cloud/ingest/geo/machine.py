@@ -78,6 +78,9 @@ class Tracker:
             return Outcome.JUMP
         speed = fix.speed_mps if fix.speed_mps is not None else derived
         st.last = here
+        if st.trip is not None and not st.trip.located:
+            st.trip.start = Point(st.trip.start.time_us, here.lat, here.lon)
+            st.trip.located = True
         self._motion(here, speed)
         self._speeding(here, speed)
         self._geofences(here)
@@ -174,26 +177,27 @@ class Tracker:
                 duration_s=duration,
             )
 
-    def _trip_start(self, at: Point, odometer_m: float, by: str) -> None:
-        self.state.trip = Trip(at, odometer_m, by)
-        self._emit(ev.TRIP_START, at.time_us, f"trip:{at.time_us}", **_pos(at), started_by=by)
+    def _trip_start(self, at: Point, odometer_m: float, by: str, located: bool = True) -> None:
+        self.state.trip = Trip(at, odometer_m, by, located)
+        where = _pos(at) if located else {"lat": None, "lon": None}
+        self._emit(ev.TRIP_START, at.time_us, f"trip:{at.time_us}", **where, started_by=by)
 
-    def _trip_end(self, at: Point, odometer_m: float, by: str) -> None:
+    def _trip_end(self, at: Point | None, odometer_m: float, by: str, end_us: int = 0) -> None:
         trip = self.state.trip
         if trip is None:
             return
         self.state.trip = None
         s = trip.start
-        end_us = max(at.time_us, s.time_us)
+        end_us = max(at.time_us if at is not None else end_us, s.time_us)
         self._emit(
             ev.TRIP_END,
             end_us,
             f"trip:{s.time_us}",
             start_us=s.time_us,
-            start_lat=s.lat,
-            start_lon=s.lon,
-            end_lat=at.lat,
-            end_lon=at.lon,
+            start_lat=s.lat if trip.located else None,
+            start_lon=s.lon if trip.located else None,
+            end_lat=None if at is None else at.lat,
+            end_lon=None if at is None else at.lon,
             duration_s=_s(end_us - s.time_us),
             distance_m=round(max(0.0, odometer_m - trip.odometer_m), 1),
             ended_by=by,
@@ -306,18 +310,18 @@ class Tracker:
         st = self.state
         if event.time_us < st.ignition_us:
             return  # an older ignition change than one already applied
+        at: Point | None = None  # where: the event's own position, else the last fix's
         if event.lat_e6 is not None and event.lon_e6 is not None:
             at = Point(event.time_us, event.lat_e6 / 1e6, event.lon_e6 / 1e6)
         elif st.last is not None:
             at = Point(event.time_us, st.last.lat, st.last.lon)
-        else:
-            at = Point(event.time_us, 0.0, 0.0)
         if event.kind == IGNITION_ON:
             if st.ignition is not True:
                 st.ignition, st.ignition_us = True, event.time_us
             if st.trip is None:
-                self._trip_start(at, st.odometer_m, "ignition")
+                where = at or Point(event.time_us, 0.0, 0.0)
+                self._trip_start(where, st.odometer_m, "ignition", located=at is not None)
         else:
             self._idling_ends(event.time_us)
             st.ignition, st.ignition_us = False, event.time_us
-            self._trip_end(at, st.odometer_m, "ignition")
+            self._trip_end(at, st.odometer_m, "ignition", end_us=event.time_us)

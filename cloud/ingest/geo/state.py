@@ -37,6 +37,7 @@ class Trip:
     start: Point
     odometer_m: float  # odometer at the start
     started_by: str  # "ignition" or "motion"
+    located: bool = True  # False: started before any position was known (set by the next fix)
 
 
 @dataclass(slots=True)
@@ -80,7 +81,7 @@ class VehicleState:
             doc[name] = point(doc.get(name))
         if doc.get("trip") is not None:
             trip = doc["trip"]
-            doc["trip"] = Trip(Point(**trip["start"]), trip["odometer_m"], trip["started_by"])
+            doc["trip"] = Trip(**{**trip, "start": Point(**trip["start"])})
         doc["fences"] = {
             fid: FenceVisit(**{**v, "pending_at": point(v.get("pending_at"))})
             for fid, v in doc.get("fences", {}).items()

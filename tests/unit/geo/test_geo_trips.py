@@ -76,3 +76,13 @@ def test_invalid_rules_are_refused() -> None:
     with pytest.raises(ValueError, match="negative"):
         GeoRules(idle_min_s=-1)
     assert GeoRules().with_overrides({"speed_limit_mps": 20.0, "x": 1}).speed_limit_mps == 20.0
+
+
+def test_ignition_before_any_fix_locates_the_trip_at_the_next_fix() -> None:
+    run = Run().feed(ignition(1, 0, True))
+    [start] = run.of("trip.start")
+    assert start.detail["lat"] is None  # never (0, 0)
+    run.feed(Trace(t=1).drive(60, 10.0), ignition(2, 61, False))
+    [end] = run.of("trip.end")
+    assert end.detail["start_lat"] == pytest.approx(60.17)
+    assert end.time_us == s(61)
