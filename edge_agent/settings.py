@@ -44,46 +44,46 @@ class AgentSettings(BaseSettings):
     vehicle: str = Field(pattern=_ID)
 
     mqtt_host: str = "127.0.0.1"
-    mqtt_port: int = Field(8883, ge=1, le=65535)
+    mqtt_port: int = Field(default=8883, ge=1, le=65535)
     mqtt_username: str = Field(min_length=1)
     mqtt_password: Secret
     mqtt_client_id: str | None = None  # default "{tenant}.{vehicle}": stable -> persistent session
     mqtt_protocol: Literal["5", "3.1.1"] = "5"
-    mqtt_keepalive_s: int = Field(30, ge=5, le=600)
-    mqtt_session_expiry_s: int = Field(7 * 86400, ge=0)
-    mqtt_reconnect_max_s: int = Field(60, ge=1, le=3600)  # backoff 1 s doubling up to this
+    mqtt_keepalive_s: int = Field(default=30, ge=5, le=600)
+    mqtt_session_expiry_s: int = Field(default=7 * 86400, ge=0)
+    mqtt_reconnect_max_s: int = Field(default=60, ge=1, le=3600)  # backoff 1 s doubling up to this
     tls_ca: TlsFile = None
     tls_cert: TlsFile = None
     tls_key: TlsFile = None
 
     gps_url: str | None = None  # any pyserial URL or device path
-    gps_baud: int | None = Field(None, gt=0)  # None: detect
+    gps_baud: int | None = Field(default=None, gt=0)  # None: detect
     gpsd: str | None = None  # "host:port" of a gpsd to use instead of a serial receiver
     mcu_url: str | None = None
-    mcu_baud: int = Field(115_200, gt=0)
+    mcu_baud: int = Field(default=115_200, gt=0)
     elm327_url: str | None = None
-    elm327_baud: int = Field(38_400, gt=0)
-    obd_interval_s: float = Field(1.0, gt=0)
+    elm327_baud: int = Field(default=38_400, gt=0)
+    obd_interval_s: float = Field(default=1.0, gt=0)
     models_dir: Path | None = None  # holds <name>/current -> a model folder
 
     state_dir: Path = Path("/var/lib/flota-agent")
-    outbox_max_rows: int = Field(500_000, ge=1)
-    outbox_max_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    outbox_max_rows: int = Field(default=500_000, ge=1)
+    outbox_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     events_ack: Literal["stored", "puback"] = "puback"  # until the cloud stores events
 
-    report_max_interval_s: float = Field(30.0, gt=0)
-    report_stopped_interval_s: float = Field(300.0, gt=0)
-    report_min_distance_m: float = Field(200.0, gt=0)
-    report_heading_deg: float = Field(10.0, gt=0, lt=180)
-    report_min_speed_mps: float = Field(2.0, ge=0)
-    report_min_interval_s: float = Field(1.0, gt=0)
+    report_max_interval_s: float = Field(default=30.0, gt=0)
+    report_stopped_interval_s: float = Field(default=300.0, gt=0)
+    report_min_distance_m: float = Field(default=200.0, gt=0)
+    report_heading_deg: float = Field(default=10.0, gt=0, lt=180)
+    report_min_speed_mps: float = Field(default=2.0, ge=0)
+    report_min_interval_s: float = Field(default=1.0, gt=0)
 
-    batch_interval_s: float = Field(10.0, gt=0, le=3600)
-    batch_max_fixes: int = Field(250, ge=1, le=4096)
-    inflight_batches: int = Field(20, ge=1, le=1000)
-    resend_after_s: float = Field(60.0, gt=0)
-    sensor_interval_s: float = Field(10.0, gt=0)
-    stats_interval_s: float = Field(60.0, gt=0)
+    batch_interval_s: float = Field(default=10.0, gt=0, le=3600)
+    batch_max_fixes: int = Field(default=250, ge=1, le=4096)
+    inflight_batches: int = Field(default=20, ge=1, le=1000)
+    resend_after_s: float = Field(default=60.0, gt=0)
+    sensor_interval_s: float = Field(default=10.0, gt=0)
+    stats_interval_s: float = Field(default=60.0, gt=0)
 
     @model_validator(mode="after")
     def _tls_pairs(self) -> AgentSettings:

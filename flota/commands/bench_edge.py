@@ -165,7 +165,7 @@ def child(seconds: float, warmup_s: float) -> None:
     from edge_agent.agent import Agent
     from edge_agent.settings import AgentSettings
 
-    agent = Agent(AgentSettings())
+    agent = Agent(AgentSettings())  # type: ignore[call-arg]  # fields come from the environment
     agent.start()
     stop = threading.Event()
 
