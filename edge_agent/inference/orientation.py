@@ -4,12 +4,15 @@ turn). Updated once per 1 s block so training and agent run identical arithmetic
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
+log = logging.getLogger(__name__)
 F64 = npt.NDArray[np.float64]
+_VECTORS = ("gravity", "gyro_bias", "fwd_evidence", "left_evidence")
 BLOCK = 100  # samples per update at 100 Hz
 GRAVITY_BLOCKS = 20.0  # EMA time constant, blocks
 AXIS_BLOCKS = 300.0
@@ -78,13 +81,15 @@ class Aligner:
 
     @classmethod
     def from_dict(cls, d: dict[str, list[float] | int]) -> Aligner:
-        def vec(key: str) -> F64:
-            value = d[key]
-            assert isinstance(value, list)
-            return np.asarray(value, dtype=np.float64)
-
-        blocks = d["blocks"]
-        assert isinstance(blocks, int)
-        return cls(
-            vec("gravity"), vec("gyro_bias"), vec("fwd_evidence"), vec("left_evidence"), blocks
-        )
+        """Restore saved state; a corrupt file gives a fresh aligner, never a crash."""
+        try:
+            vecs = [np.asarray(d[k], dtype=np.float64) for k in _VECTORS]
+            blocks = int(d["blocks"])  # type: ignore[arg-type]
+        except (KeyError, TypeError, ValueError) as err:
+            log.warning("aligner state unreadable, starting afresh: %s", err)
+            return cls()
+        if any(v.shape != (3,) or not np.all(np.isfinite(v)) for v in vecs) or blocks < 0:
+            log.warning("aligner state out of range, starting afresh")
+            return cls()
+        gravity, gyro_bias, fwd, left = vecs
+        return cls(gravity, gyro_bias, fwd, left, blocks)

@@ -166,7 +166,7 @@ def drive(route: Route, veh: Vehicle, rng: np.random.Generator, rates: EventRate
     v100 = np.interp(t100, t10, np.asarray(vs))
     s100 = np.interp(t100, t10, np.asarray(ss))
     a100 = np.interp(t100, t10 + PLAN_DT / 2, np.asarray(accs))
-    a100[v100 <= 0.0] = np.minimum(a100[v100 <= 0.0], 0.0) * 0.0
+    a100[v100 <= 0.0] = 0.0  # parked: no driven acceleration
     impact = np.zeros((len(t100), 2))
     for t0, dur, lon, lat in impacts:
         m = (t100 >= t0) & (t100 < t0 + dur)

@@ -34,6 +34,16 @@ class TripConfig:
     rates: EventRates = field(default_factory=EventRates)
     engine_fault_prob: float = 0.5
 
+    def __post_init__(self) -> None:
+        if not 1.0 <= self.gps_hz <= 10.0:
+            raise ValueError(f"gps_hz {self.gps_hz} outside 1-10 Hz")
+        if self.length_m < 500.0:
+            raise ValueError(f"length_m {self.length_m} too short for a trip")
+        if self.road_kind not in (None, "urban", "suburban", "highway"):
+            raise ValueError(f"unknown road_kind {self.road_kind!r}")
+        if not 0.0 <= self.engine_fault_prob <= 1.0:
+            raise ValueError("engine_fault_prob must be a probability")
+
 
 @dataclass(frozen=True)
 class TripData:

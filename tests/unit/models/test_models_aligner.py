@@ -39,3 +39,12 @@ def test_no_frame_before_evidence() -> None:
     for _ in range(10):
         al.update(still, np.zeros((BLOCK, 3)), 0.0)
     assert al.frame() is None  # parked: gravity known, heading not
+
+
+def test_corrupt_saved_state_starts_afresh() -> None:
+    assert Aligner.from_dict({"gravity": [1.0, 2.0]}).blocks == 0  # type: ignore[dict-item]
+    bad = Aligner().to_dict()
+    bad["gravity"] = [float("nan"), 0.0, 9.8]
+    assert Aligner.from_dict(bad).blocks == 0
+    bad["gravity"] = "x"  # type: ignore[assignment]
+    assert Aligner.from_dict(bad).blocks == 0

@@ -75,3 +75,12 @@ def test_gps_moves_as_fast_as_the_vehicle() -> None:
     travelled = float(np.hypot(dn, de).sum())
     assert travelled == pytest.approx(d.distance_m, rel=0.25)  # GNSS noise adds a little
     assert np.all((d.gps_track >= 0) & (d.gps_track < 360))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"gps_hz": 20.0}, {"length_m": 10.0}, {"road_kind": "track"}, {"engine_fault_prob": 2.0}],
+)
+def test_trip_config_refuses_nonsense(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011
+        TripConfig(**kwargs)  # type: ignore[arg-type]
