@@ -135,19 +135,19 @@ class DispatchSettings(KafkaSettings, DatabaseSettings):
 
     dispatch_group: str = "flota-dispatch"
     """Kafka consumer group of the orders, domain-events and command-acks topics."""
-    dispatch_time_limit_s: float = Field(5.0, gt=0)
+    dispatch_time_limit_s: float = Field(default=5.0, gt=0)
     """Solver budget per re-optimisation of one depot."""
-    dispatch_min_interval_s: float = Field(10.0, ge=0)
+    dispatch_min_interval_s: float = Field(default=10.0, ge=0)
     """Debounce: at most one re-optimisation per depot this often."""
-    dispatch_settle_s: float = Field(1.0, ge=0)
+    dispatch_settle_s: float = Field(default=1.0, ge=0)
     """Wait this long after the first trigger, so a burst of orders makes one solve."""
-    dispatch_refresh_s: float = Field(300.0, gt=0)
+    dispatch_refresh_s: float = Field(default=300.0, gt=0)
     """Re-optimise a depot with open orders at least this often (fresh positions)."""
-    dispatch_late_after_s: float = Field(300.0, gt=0)
+    dispatch_late_after_s: float = Field(default=300.0, gt=0)
     """A vehicle this far past the ETA of its next stop counts as running late."""
-    dispatch_eta_tolerance_s: float = Field(120.0, ge=0)
+    dispatch_eta_tolerance_s: float = Field(default=120.0, ge=0)
     """Same stops, ETAs within this: the vehicle's plan has not changed (no new version)."""
-    dispatch_position_max_age_s: float = Field(6 * 3600.0, gt=0)
+    dispatch_position_max_age_s: float = Field(default=6 * 3600.0, gt=0)
     """Older positions are ignored: the vehicle starts at its depot."""
-    dispatch_circuity: float = Field(1.3, ge=1.0)
-    dispatch_speed_mps: float = Field(30 / 3.6, gt=0)
+    dispatch_circuity: float = Field(default=1.3, ge=1.0)
+    dispatch_speed_mps: float = Field(default=30 / 3.6, gt=0)

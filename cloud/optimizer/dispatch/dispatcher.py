@@ -254,6 +254,7 @@ class Dispatcher:
             )
             v.remember(plan)
             changed.append(plan)
+        self._forget_closed(key)
         log.info(
             "depot %s/%s re-optimised (%s): %d orders, %d vehicles, %d plans changed, "
             "%d unassigned, engine %s",
@@ -262,17 +263,32 @@ class Dispatcher:
         )  # fmt: skip
         return Replan(key, trigger, changed, solved)
 
+    def _forget_closed(self, key: DepotKey) -> None:
+        """Drop done and cancelled orders no vehicle's current plan still shows."""
+        shown = {
+            (v.doc.tenant, s.order)
+            for v in self.depot_vehicles(key)
+            if v.current is not None
+            for s in v.current.stops
+        }
+        for okey, order in list(self.orders.items()):
+            same_depot = (order.doc.tenant, order.doc.depot) == key
+            if same_depot and order.status != "open" and okey not in shown:
+                del self.orders[okey]
+
     def _changed(self, v: VehicleState, stops: Iterable[PlannedStop]) -> bool:
         new = tuple(stops)
         old = v.current
         if old is None:
             return bool(new)
-        pending = tuple(s for s in old.stops if self._pending(v, s))
+        # Stops done since are gone from the new plan without a change; a cancelled one is a
+        # change the vehicle must hear about.
+        pending = tuple(s for s in old.stops if not self._completed(v, s))
         if tuple(s.key for s in pending) != tuple(s.key for s in new):
             return True
         tol = self.config.eta_tolerance_s
         return any(abs(a.eta_s - b.eta_s) > tol for a, b in zip(pending, new, strict=True))
 
-    def _pending(self, v: VehicleState, stop: PlannedStop) -> bool:
+    def _completed(self, v: VehicleState, stop: PlannedStop) -> bool:
         order = self.orders.get((v.doc.tenant, stop.order))
-        return order is not None and order.task_pending(stop.task)
+        return order is not None and (stop.task in order.done or order.status == "done")
