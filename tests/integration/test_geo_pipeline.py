@@ -132,6 +132,10 @@ def test_drive_through_a_geofence_stores_the_exact_events(
         late = [fix(601, 300.5, 1000.0, 0.0), fix(602, 300.7, 1000.0, 0.0)]
         producer.send(topics.telemetry, key=key, value=encode_telemetry(late))
         producer.send(topics.telemetry, key=key, value=encode_telemetry(fixes[50:60]))
+        # Bad input is counted and skipped, never fatal.
+        producer.send(topics.telemetry, key=key, value=b"\x01garbage")
+        producer.send(topics.events, key=None, value=encode_event(brake))
+        producer.send(topics.domain_events, key=key, value=b"{not json")
         producer.flush(30)
 
         proc = running.processor
@@ -150,6 +154,9 @@ def test_drive_through_a_geofence_stores_the_exact_events(
         assert _events(geo_db) == expected
         assert proc.stats.fixes["late"] == 12
         assert proc.stats.fixes["used"] == 600
+        _wait(lambda: proc.stats.bad_records["key"] == 1, 30, "the keyless record")
+        assert proc.stats.bad_records == {"decode": 1, "key": 1}
+        _wait(lambda: running.sink.stats.bad["decode"] == 1, 30, "the sink to see the bad event")
         with psycopg.connect(geo_db) as conn:
             trip = conn.execute(
                 "SELECT distance_m, duration_s, ended_by FROM trips WHERE vehicle_id = %s",
