@@ -59,7 +59,9 @@ class DomainEvent:
         return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
 
     @classmethod
-    def decode(cls, payload: bytes) -> DomainEvent:
+    def decode(cls, payload: bytes | None) -> DomainEvent:
+        if payload is None:
+            raise DomainEventError("empty record")
         try:
             doc = json.loads(payload)
         except (ValueError, UnicodeDecodeError) as err:

@@ -145,9 +145,10 @@ class GeoProcessor:
 
     def _apply(self, rec: ConsumerRecord, out: list[DomainEvent], touched: set[Any]) -> None:
         tenant, _, vehicle = (rec.key or b"").decode(errors="replace").partition("/")
-        if not tenant or not vehicle:
-            self.stats.bad_records["key"] += 1
-            log.warning("geo: record without a tenant/vehicle key at %s:%d", rec.topic, rec.offset)
+        if not tenant or not vehicle or rec.value is None:
+            self.stats.bad_records["key" if rec.value is not None else "empty"] += 1
+            log.warning("geo: record without a tenant/vehicle key or value at %s:%d",
+                        rec.topic, rec.offset)  # fmt: skip
             return
         if rec.topic == self.topics.telemetry:
             try:

@@ -55,6 +55,7 @@ def test_domain_event_json_round_trip() -> None:
 @pytest.mark.parametrize(
     "payload",
     [
+        None,
         b"not json",
         b"[]",
         b'{"v": 2}',
@@ -65,6 +66,6 @@ def test_domain_event_json_round_trip() -> None:
         b'"source":"martian","detail":{}}',
     ],
 )
-def test_bad_domain_events_are_refused(payload: bytes) -> None:
+def test_bad_domain_events_are_refused(payload: bytes | None) -> None:
     with pytest.raises(DomainEventError):
         DomainEvent.decode(payload)
