@@ -191,6 +191,7 @@ class Dispatcher:
         """Depots to re-optimise now: triggered, settled, and not re-optimised too recently.
         Also raises the periodic and running-late triggers."""
         cfg = self.config
+        settled = now - cfg.settle_s  # triggers raised here have no burst to wait for
         for v in self.vehicles.values():
             plan = v.current
             if plan is None or not v.usable or v.late_flagged_version >= plan.version:
@@ -198,12 +199,12 @@ class Dispatcher:
             nxt = self._next_stop(v, plan)
             if nxt is not None and now > nxt.eta_s + cfg.late_after_s:
                 v.late_flagged_version = plan.version
-                self.depot(v.doc.tenant, v.doc.depot).touch("late_detected", now)
+                self.depot(v.doc.tenant, v.doc.depot).touch("late_detected", settled)
         out = []
         for key, d in self.depots.items():
             stale = now - d.last_solve_s >= cfg.refresh_s
             if d.dirty_since_s is None and stale and self.depot_orders(key):
-                d.touch("refresh", now)
+                d.touch("refresh", settled)
             if d.dirty_since_s is None:
                 continue
             if now - d.dirty_since_s >= cfg.settle_s and now - d.last_solve_s >= cfg.min_interval_s:
