@@ -95,6 +95,8 @@ class GreatCircleMatrix:
             + np.cos(lat[:, None]) * np.cos(lat[None, :]) * np.sin(dlon / 2) ** 2
         )
         dist = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(hav, 0.0, 1.0))) * self.circuity
+        if isinstance(self.speeds, ConstantSpeed):
+            return dist, dist / self.speeds.mps
         n = len(locations)
         speed = np.empty((n, n), dtype=np.float64)
         for i, origin in enumerate(locations):

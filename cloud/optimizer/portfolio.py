@@ -69,12 +69,8 @@ def plan(feats: frozenset[Feature], params: SolveParams) -> list[list[Stage]]:
     for w in range(params.workers):
         p = replace(params, seed=params.seed + w)
         if able == ["pyvrp", "ortools"]:
-            if params.workers == 1 or w == 1:
-                pipelines.append(
-                    [Stage("pyvrp", 1 - polish, p), Stage("ortools", 1.0, p, warm=True)]
-                )
-            else:
-                pipelines.append([Stage("pyvrp", 1.0, p)])
+            # Every process: PyVRP (its own seed), then OR-Tools improves that answer.
+            pipelines.append([Stage("pyvrp", 1 - polish, p), Stage("ortools", 1.0, p, warm=True)])
         elif able == ["ortools"]:
             # Diversify the construction heuristic across processes.
             first = (params.ortools.first_solution, *FIRST_SOLUTIONS)[w % len(FIRST_SOLUTIONS)]

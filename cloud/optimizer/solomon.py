@@ -38,35 +38,25 @@ def parse_solomon(text: str, name: str = "") -> SolomonInstance:
     """Parse; bad customer rows are counted, logged and skipped, never fatal."""
     lines = [ln.split() for ln in text.splitlines()]
     vehicles = capacity = None
+    vehicle_line = -1
     rows: list[Customer] = []
     skipped = 0
     for i, tok in enumerate(lines):
         if tok[:2] == ["NUMBER", "CAPACITY"]:
-            nxt = next((t for t in lines[i + 1 :] if t), [])
+            vehicle_line = next((k for k in range(i + 1, len(lines)) if lines[k]), -1)
             try:
-                vehicles, capacity = int(nxt[0]), int(nxt[1])
+                vehicles, capacity = (int(t) for t in lines[vehicle_line])
             except (IndexError, ValueError) as err:
-                raise ProblemFormatError(f"{name}: bad vehicle line {nxt}") from err
-        elif (
-            tok
-            and tok[0].isdigit()
-            and vehicles is not None
-            and (vehicles, capacity)
-            != (int(tok[0]), int(tok[1]) if len(tok) > 1 and tok[1].isdigit() else None)
-        ):
+                raise ProblemFormatError(f"{name}: bad vehicle line after line {i + 1}") from err
+        elif i != vehicle_line and vehicles is not None and tok and tok[0][:1].isdigit():
             try:
                 if len(tok) != 7:
-                    raise ValueError(f"{len(tok)} fields")
+                    raise ValueError(f"{len(tok)} fields, expected 7")
                 n, x, y, q, ready, due, service = tok
                 row = Customer(
-                    int(n),
-                    float(x),
-                    float(y),
-                    int(float(q)),
-                    float(ready),
-                    float(due),
+                    int(n), float(x), float(y), int(float(q)), float(ready), float(due),
                     float(service),
-                )
+                )  # fmt: skip
                 if row.demand < 0 or row.ready > row.due or row.service < 0:
                     raise ValueError("negative demand or service, or empty window")
                 rows.append(row)

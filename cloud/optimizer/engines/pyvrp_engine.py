@@ -1,13 +1,28 @@
-"""PyVRP (iterated local search): strongest on classic VRPTW; a subset of our constraints."""
+"""PyVRP (iterated local search): strongest on classic VRPTW; a subset of our constraints.
+
+Pairs map to PyVRP shipments; a visit with several time windows maps to one client per window
+in a mutually exclusive group (at most one of them is visited; exactly one if mandatory).
+Jobs that no vehicle could serve even alone are kept out of PyVRP's model, so they cannot
+stall its search for a feasible plan; they come back as unassigned with their reason.
+"""
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
-from pyvrp import Client, Depot, Location, ProblemData, Solution, VehicleType, solve
+from pyvrp import (
+    Client,
+    ClientGroup,
+    Depot,
+    Location,
+    ProblemData,
+    Shipment,
+    VehicleType,
+    solve,
+)
 from pyvrp.stop import MultipleCriteria as PyvrpMultiple
 
 from cloud.optimizer.engines.common import HORIZON_CAP, Feature, Scaler
@@ -15,11 +30,12 @@ from cloud.optimizer.errors import EngineError
 from cloud.optimizer.model import JobKind
 from cloud.optimizer.model import ProblemData as OurData
 from cloud.optimizer.params import SolveParams
-from cloud.optimizer.result import Answer
-from cloud.optimizer.schedule import depot_window_start, effective_penalty
+from cloud.optimizer.result import Answer, Reason
+from cloud.optimizer.schedule import depot_window_start, diagnose, effective_penalty
 from cloud.optimizer.stop import Deadline, StoppingCriterion
 
 INT_MAX = np.iinfo(np.int64).max
+IMPOSSIBLE = {Reason.NO_VEHICLE_WITH_SKILLS, Reason.OVER_CAPACITY, Reason.UNREACHABLE_IN_TIME}
 
 
 def _cap(x: int) -> int:
@@ -38,65 +54,95 @@ class _TypeKey:
     fixed_cost: float
 
 
-class PyvrpEngine:
-    """Pairs (PyVRP 0.14 shipments) are not mapped yet; OR-Tools takes those problems."""
+@dataclass
+class Built:
+    """PyVRP's data and the maps back to our indices."""
 
+    problem: ProblemData | None = None
+    order: list[int] = field(default_factory=list)  # our vehicle per PyVRP vehicle, type order
+    client_job: list[int] = field(default_factory=list)  # PyVRP client -> our job
+    shipment_job: list[int] = field(default_factory=list)  # PyVRP shipment -> our job
+
+
+class PyvrpEngine:
     name = "pyvrp"
     supported = frozenset(
         {
-            Feature.CAPACITY,
-            Feature.MULTI_DIMENSION,
-            Feature.TIME_WINDOWS,
-            Feature.PICKUPS,
-            Feature.SHIFTS,
-            Feature.START_POSITION,
-            Feature.OPTIONAL_JOBS,
-            Feature.FIXED_COST,
+            Feature.CAPACITY, Feature.MULTI_DIMENSION, Feature.TIME_WINDOWS,
+            Feature.MULTIPLE_WINDOWS, Feature.PICKUPS, Feature.PAIRS, Feature.SHIFTS,
+            Feature.START_POSITION, Feature.OPTIONAL_JOBS, Feature.FIXED_COST,
         }
-    )
+    )  # fmt: skip
 
-    def build(self, data: OurData, params: SolveParams) -> tuple[ProblemData, list[int]]:
-        """PyVRP data, and for each PyVRP vehicle (in type order) our vehicle index."""
+    def build(self, data: OurData, params: SolveParams) -> Built:
         sc = Scaler(data, params)
         terminals = sorted(
             {v.start for v in data.vehicles} | {v.end for v in data.vehicles if v.end is not None}
         )
         depot_of = {loc: i for i, loc in enumerate(terminals)}
-        locs = [*terminals, *(job.tasks[0].location for job in data.jobs)]
-        locations = [Location(data.locations[i].x, data.locations[i].y) for i in locs]
+        locs = list(terminals)
         depots = []
         for loc in terminals:
             opens = [d.window for d in data.depots if d.location == loc]
             early = max([w.start for w in opens], default=0.0)
             late = min([w.end for w in opens], default=math.inf)
             depots.append(Depot(depot_of[loc], sc.up(early), _cap(sc.down(late))))
-        clients = []
+        built = Built()
+        clients: list[Client] = []
+        groups: list[ClientGroup] = []
+        shipments: list[Shipment] = []
+        zero = [0] * data.dimensions
         for j, job in enumerate(data.jobs):
-            task = job.tasks[0]
-            amount = list(job.amount)
-            zero = [0] * data.dimensions
+            if diagnose(data, job, params) in IMPOSSIBLE:
+                continue
             optional = not job.mandatory
-            clients.append(
-                Client(
-                    location=len(terminals) + j,
-                    delivery=amount if job.kind is JobKind.DELIVERY else zero,
-                    pickup=amount if job.kind is JobKind.PICKUP else zero,
-                    service_duration=sc.up(task.service),
-                    tw_early=sc.up(task.windows[0].start),
-                    tw_late=_cap(sc.down(task.windows[0].end)),
-                    prize=sc.money(effective_penalty(job, params, data)) if optional else 0,
-                    required=not optional,
-                    name=job.id,
-                )
-            )
-        groups: dict[_TypeKey, list[int]] = defaultdict(list)
+            prize = sc.money(effective_penalty(job, params, data)) if optional else 0
+            if job.kind is JobKind.PAIR:
+                pick, drop = job.tasks
+                locs.extend((pick.location, drop.location))
+                shipments.append(
+                    Shipment(
+                        pickup_location=len(locs) - 2, delivery_location=len(locs) - 1,
+                        pickup_tw_early=sc.up(pick.windows[0].start),
+                        pickup_tw_late=_cap(sc.down(pick.windows[0].end)),
+                        pickup_service_duration=sc.up(pick.service),
+                        delivery_tw_early=sc.up(drop.windows[0].start),
+                        delivery_tw_late=_cap(sc.down(drop.windows[0].end)),
+                        delivery_service_duration=sc.up(drop.service),
+                        amount=list(job.amount), prize=prize, required=not optional, name=job.id,
+                    )
+                )  # fmt: skip
+                built.shipment_job.append(j)
+                continue
+            task = job.tasks[0]
+            locs.append(task.location)
+            group = None
+            if len(task.windows) > 1:
+                group = len(groups)
+                groups.append(ClientGroup(required=not optional, name=job.id))
+            for window in task.windows:
+                if group is not None:
+                    groups[group].add_client(len(clients))
+                clients.append(
+                    Client(
+                        location=len(locs) - 1,
+                        delivery=list(job.amount) if job.kind is JobKind.DELIVERY else zero,
+                        pickup=list(job.amount) if job.kind is JobKind.PICKUP else zero,
+                        service_duration=sc.up(task.service),
+                        tw_early=sc.up(window.start), tw_late=_cap(sc.down(window.end)),
+                        prize=prize, required=not optional and group is None,
+                        group=group, name=job.id,
+                    )
+                )  # fmt: skip
+                built.client_job.append(j)
+        by_type: dict[_TypeKey, list[int]] = defaultdict(list)
         for v, veh in enumerate(data.vehicles):
             open_at = max(veh.shift.start, depot_window_start(data, veh.start))
             end = veh.start if veh.end is None else veh.end  # open routes never get here
             key = _TypeKey(veh.capacity, veh.start, end, open_at, veh.shift.end, veh.fixed_cost)
-            groups[key].append(v)
-        types, order = [], []
-        for key, members in groups.items():
+            by_type[key].append(v)
+        types = []
+        for key, members in by_type.items():
             types.append(
                 VehicleType(
                     num_available=len(members),
@@ -108,14 +154,15 @@ class PyvrpEngine:
                     tw_late=_cap(sc.down(key.close)),
                 )
             )
-            order.extend(members)
+            built.order.extend(members)
         idx = np.array(locs)
         dist = sc.cost[np.ix_(idx, idx)].copy()
         dur = sc.travel[np.ix_(idx, idx)].copy()
-        np.fill_diagonal(dist, 0)
-        np.fill_diagonal(dur, 0)
-        problem = ProblemData(locations, clients, depots, types, [dist], [dur])
-        return problem, order
+        locations = [Location(data.locations[i].x, data.locations[i].y) for i in locs]
+        built.problem = ProblemData(
+            locations, clients, depots, types, [dist], [dur], groups, shipments
+        )
+        return built
 
     def solve(
         self,
@@ -125,39 +172,30 @@ class PyvrpEngine:
         deadline: float,
         initial: Answer | None = None,
     ) -> Answer | None:
+        """Cold start only: no other engine runs before PyVRP in our plans."""
         if any(v.end is None for v in data.vehicles):
             raise EngineError("pyvrp: open routes are not supported")
-        problem, order = self.build(data, params)
+        built = self.build(data, params)
+        if not built.client_job and not built.shipment_job:
+            return Answer("pyvrp", tuple(() for _ in data.vehicles))
+        assert built.problem is not None
         rule = PyvrpMultiple([Deadline(deadline), stop])
-        init = None
-        if initial is not None:
-            init = self._solution(problem, order, initial)
-        result = solve(
-            problem, stop=rule, seed=params.seed, collect_stats=False, initial_solution=init
-        )
-        best = result.best
-        routes: list[list[tuple[int, int]]] = [[] for _ in data.vehicles]
+        result = solve(built.problem, stop=rule, seed=params.seed, collect_stats=False)
+        routes: list[tuple[tuple[int, int], ...]] = [() for _ in data.vehicles]
         used: dict[int, int] = defaultdict(int)
-        offsets = np.cumsum([0] + [t.num_available for t in problem.vehicle_types()])
-        for route in best.routes():
-            vt = route.vehicle_type()
-            vehicle = order[int(offsets[vt]) + used[vt]]
-            used[vt] += 1
-            routes[vehicle] = [(a.idx, 0) for a in route if a.is_client()]
-        return Answer("pyvrp", tuple(tuple(r) for r in routes))
-
-    def _solution(self, problem: ProblemData, order: list[int], initial: Answer) -> Solution | None:
-        types = problem.vehicle_types()
+        types = built.problem.vehicle_types()
         offsets = np.cumsum([0] + [t.num_available for t in types])
-        from pyvrp import Route
-
-        routes = []
-        for pos, v in enumerate(order):
-            visits = initial.routes[v]
-            if visits:
-                vt = int(np.searchsorted(offsets, pos, side="right") - 1)
-                routes.append(Route(problem, [j + problem.num_depots for j, _ in visits], vt))
-        try:
-            return Solution(problem, routes)
-        except (ValueError, RuntimeError):
-            return None
+        for route in result.best.routes():
+            vt = route.vehicle_type()
+            vehicle = built.order[int(offsets[vt]) + used[vt]]
+            used[vt] += 1
+            visits = []
+            for act in route:
+                if act.is_client():
+                    visits.append((built.client_job[act.idx], 0))
+                elif act.is_pickup():
+                    visits.append((built.shipment_job[act.idx], 0))
+                elif act.is_delivery():
+                    visits.append((built.shipment_job[act.idx], 1))
+            routes[vehicle] = tuple(visits)
+        return Answer("pyvrp", tuple(routes))

@@ -23,6 +23,7 @@ from cloud.optimizer import (
     Task,
     TimeWindow,
 )
+from cloud.optimizer.model import Location
 from cloud.optimizer.stop import runtime_limit
 
 
@@ -146,3 +147,22 @@ def test_great_circle_matrix() -> None:
     one_degree = 111_195.0  # metres of latitude on the mean sphere
     assert data.distances[0, 1] == pytest.approx(one_degree * 1.25, rel=1e-3)
     assert data.durations[0, 1] == pytest.approx(data.distances[0, 1] / (30 / 3.6))
+
+
+class RushHour:
+    """A speed provider that depends on the hour of week (as the learned one will)."""
+
+    def speed(self, origin: Location, dest: Location, hour_of_week: int) -> float:
+        return 5.0 if hour_of_week == 8 else 10.0
+
+
+def test_speed_provider_sets_durations() -> None:
+    m = Model()
+    m.add_location(24.94, 60.17)
+    m.add_location(24.94, 60.18)
+    m.add_depot("D", 0)
+    m.add_vehicle("v", [1], start=0, end=0)
+    slow = m.data(GreatCircleMatrix(speeds=RushHour(), hour_of_week=8))
+    fast = m.data(GreatCircleMatrix(speeds=RushHour(), hour_of_week=12))
+    assert slow.durations[0, 1] == pytest.approx(2 * fast.durations[0, 1])
+    assert slow.durations[0, 1] == pytest.approx(slow.distances[0, 1] / 5.0)

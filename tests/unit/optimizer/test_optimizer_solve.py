@@ -133,3 +133,32 @@ def test_two_process_portfolio_returns_best_checked_answer() -> None:
     assert result.feasible, result.violations
     assert len(result.attempts) >= 2
     assert result.cost.total == pytest.approx(min(a.total for a in result.attempts if a.feasible))
+
+
+@pytest.mark.parametrize("engine", ["pyvrp", "ortools"])
+def test_pairs_and_multiple_windows_on_both_engines(engine: str) -> None:
+    """PyVRP carries pairs as shipments and windows as mutually exclusive client copies."""
+    m = Model()
+    depot = m.add_depot("D", m.add_location(0, 0))
+    for k in range(3):
+        m.add_vehicle(f"v{k}", [10, 3], start=depot, end=depot, shift=TimeWindow(0, 1000))
+    for k in range(6):
+        a = m.add_location(10 * k - 30, 20)
+        b = m.add_location(30 - 10 * k, -20)
+        m.add_pair(f"p{k}", Task(a, service=2), Task(b, (TimeWindow(0, 600),), 2), [3, 1])
+    late_or_early = [TimeWindow(0, 40), TimeWindow(150, 250)]
+    for k in range(4):
+        m.add_delivery(f"d{k}", m.add_location(5 * k, 5), [2, 0], windows=late_or_early)
+    m.add_delivery("moon", m.add_location(5000, 0), [1, 0])  # unreachable within the shift
+    data = m.data(EuclideanMatrix())
+    result = solve(data, SolveParams(engine=engine, time_limit=1.0, safety_margin=0.2))
+    assert result.engine == engine
+    assert result.violations == ()
+    assert [(u.job_id, u.reason) for u in result.unassigned] == [
+        ("moon", Reason.UNREACHABLE_IN_TIME)
+    ]
+    assert not result.feasible  # a mandatory job is left out
+    for route in result.routes:
+        for stop in route.stops:
+            if stop.job_id.startswith("d"):
+                assert stop.start <= 40 or 150 <= stop.start <= 250
