@@ -1,6 +1,8 @@
 """The geo processor and the event sink against the real Kafka and TimescaleDB: a vehicle drives
 into a geofence, dwells, drives out and parks; the exact domain events land in ``events``. Late
-fixes and a resent batch fire nothing; a full replay (a new consumer group) stores nothing twice.
+fixes and a resent batch fire nothing; a restart continues from the saved state; a full replay
+(a new consumer group) and a crash between publishing and the database commit store nothing
+twice and count no distance twice.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pydantic import SecretStr
 from cloud.db.connection import connect
 from cloud.db.migrate import migrate
 from cloud.db.scratch import scratch_database
+from cloud.ingest.geo import repo
 from cloud.ingest.geo.config import GeoSettings
 from cloud.ingest.geo.processor import GeoProcessor
 from cloud.ingest.geo.sink import EventSink
@@ -39,6 +42,7 @@ def s(seconds: float) -> int:
 
 
 def fix(seq: int, t: float, north_m: float, speed: float) -> Fix:
+    """A fix on the road north from the start, ``north_m`` metres along it, at ``t`` s."""
     return Fix.from_si(seq=seq, time_us=s(t), lat=LAT0 + north_m / M_PER_DEG, lon=LON0,
                        speed_mps=speed)  # fmt: skip
 
@@ -68,12 +72,13 @@ def geo_db(database_url: str) -> Iterator[str]:
 class Running:
     """A processor and a sink in threads until closed."""
 
-    def __init__(self, settings: GeoSettings) -> None:
+    def __init__(self, settings: GeoSettings, processor_target: Any = None) -> None:
         self.stop = threading.Event()
         self.processor = GeoProcessor(settings)
         self.sink = EventSink(settings)
+        target = processor_target or (lambda p, stop: p.run(stop))
         self.threads = [
-            threading.Thread(target=self.processor.run, args=(self.stop,), daemon=True),
+            threading.Thread(target=target, args=(self.processor, self.stop), daemon=True),
             threading.Thread(target=self.sink.run, args=(self.stop,), daemon=True),
         ]
         for t in self.threads:
@@ -94,21 +99,19 @@ def _wait(cond: Any, timeout: float, what: str) -> None:
     pytest.fail(f"timed out waiting for {what}")
 
 
-def _events(url: str) -> list[tuple[str, str, int, str]]:
+def _events(url: str, vehicle: str = VEHICLE) -> list[tuple[str, str, int, str]]:
     with psycopg.connect(url) as conn:
         rows = conn.execute(
             "SELECT kind, event_key, time, source FROM events"
             " WHERE tenant_id = %s AND vehicle_id = %s ORDER BY time, kind",
-            (TENANT, VEHICLE),
+            (TENANT, vehicle),
         ).fetchall()
     return [(kind, key, round(t.timestamp() * 1e6), source) for kind, key, t, source in rows]
 
 
-def test_drive_through_a_geofence_stores_the_exact_events(
-    geo_db: str, kafka_bootstrap: str
-) -> None:
+def _settings(geo_db: str, kafka_bootstrap: str) -> GeoSettings:
     prefix = f"g{uuid.uuid4().hex[:8]}"
-    settings = GeoSettings(
+    return GeoSettings(
         kafka_bootstrap=kafka_bootstrap,
         kafka_topic_prefix=prefix,
         database_url=SecretStr(geo_db),
@@ -116,6 +119,13 @@ def test_drive_through_a_geofence_stores_the_exact_events(
         geo_sink_group=f"sink-{prefix}",
         geo_batch_max_wait_ms=50,
     )
+
+
+def test_drive_through_a_geofence_stores_the_exact_events(
+    geo_db: str, kafka_bootstrap: str
+) -> None:
+    settings = _settings(geo_db, kafka_bootstrap)
+    prefix = settings.kafka_topic_prefix
     topics = KafkaTopics(prefix)
     # 200 s north at 10 m/s through the depot (inside from 510 m to 1490 m), then park 400 s.
     fixes = [fix(i + 1, i, 10.0 * i, 10.0) for i in range(200)]
@@ -206,4 +216,57 @@ def test_drive_through_a_geofence_stores_the_exact_events(
         assert sorted(_events(geo_db)) == sorted(expected)
     finally:
         replay.close()
+        producer.close()
+
+
+def test_crash_between_publish_and_commit_replays_without_double_counting(
+    geo_db: str, kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _settings(geo_db, kafka_bootstrap)
+    topics = KafkaTopics(settings.kafka_topic_prefix)
+    vehicle = "truck-2"
+    real_save = repo.save
+    calls = []
+
+    def crash_once(*args: Any, **kwargs: Any) -> None:
+        calls.append(1)
+        if len(calls) == 1:  # the events of this batch are already on Kafka
+            raise psycopg.OperationalError("simulated crash before the database commit")
+        real_save(*args, **kwargs)
+
+    monkeypatch.setattr(repo, "save", crash_once)
+    crashed: list[BaseException] = []
+
+    def run_and_record(proc: GeoProcessor, stop: threading.Event) -> None:
+        try:
+            proc.run(stop)
+        except psycopg.OperationalError as err:
+            crashed.append(err)
+
+    running = Running(settings, processor_target=run_and_record)
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap.split(","))
+    try:
+        drive = [fix(i + 1, i, 10.0 * i, 10.0) for i in range(45)]  # short of the depot
+        producer.send(topics.telemetry, key=vehicle_key(TENANT, vehicle),
+                      value=encode_telemetry(drive))  # fmt: skip
+        producer.flush(30)
+        _wait(lambda: bool(crashed), 60, "the simulated crash")
+        # The trip.start went out before the crash and is stored once.
+        _wait(lambda: len(_events(geo_db, vehicle)) == 1, 60, "the first publication")
+        restarted = GeoProcessor(settings)
+        thread = threading.Thread(target=restarted.run, args=(running.stop,), daemon=True)
+        thread.start()
+        running.threads.append(thread)  # joined by close()
+        _wait(lambda: running.sink.stats.duplicates >= 1, 60, "the replayed trip.start")
+        assert _events(geo_db, vehicle) == [("trip.start", f"trip:{s(0)}", s(0), "cloud")]
+        assert restarted.stats.fixes["used"] == 45  # the whole batch again, from saved state
+        with psycopg.connect(geo_db) as conn:
+            row = conn.execute(
+                "SELECT odometer_m FROM geo_state WHERE consumer_group = %s AND vehicle_id = %s",
+                (settings.geo_consumer_group, vehicle),
+            ).fetchone()
+        assert row is not None
+        assert row[0] == pytest.approx(440.0, abs=1.0)  # counted once
+    finally:
+        running.close()
         producer.close()
