@@ -31,7 +31,7 @@ from cloud.ingest.clients import make_consumer, make_producer
 from cloud.ingest.geo import repo
 from cloud.ingest.geo.config import GeoRules, GeoSettings
 from cloud.ingest.geo.events import DomainEvent
-from cloud.ingest.geo.fences import FenceIndex
+from cloud.ingest.geo.fences import FenceIndex, Geofence
 from cloud.ingest.geo.kafka_wait import wait_for_partitions
 from cloud.ingest.geo.machine import FixIn, Tracker
 from cloud.ingest.geo.state import VehicleState
@@ -91,6 +91,7 @@ class GeoProcessor:
         self._states: dict[tuple[str, str], VehicleState] = {}
         self._tenant_rules: dict[str, GeoRules] = {}
         self.fences = FenceIndex([])
+        self._fence_set: frozenset[Geofence] = frozenset()
         self._fences_at = 0.0
         self._stop = threading.Event()
         ensure_topics(settings)
@@ -119,7 +120,9 @@ class GeoProcessor:
         fences, bad = repo.load_fences(self.conn)
         self._tenant_rules = repo.load_rules(self.conn, defaults=self.rules)
         self.conn.commit()
-        self.fences = FenceIndex(fences, resolution=self.settings.geo_h3_resolution)
+        if frozenset(fences) != self._fence_set:  # rebuilding costs ms per fence: only on change
+            self.fences = FenceIndex(fences, resolution=self.settings.geo_h3_resolution)
+            self._fence_set = frozenset(fences)
         self._fences_at = now
         with self.stats.lock:
             self.stats.fences, self.stats.bad_fences = len(fences), bad
