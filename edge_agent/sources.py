@@ -93,11 +93,12 @@ class McuThread(SourceThread):
         super().__init__(inbox)
         from firmware_bridge.mcu.link import McuLink
 
-        self.link = McuLink(url, baud)
+        # 50 ms reads: the MCU sends IMU in 100 ms batches, and 10 ms wake-ups cost CPU.
+        self.link = McuLink(url, baud, read_timeout_s=0.05)
 
     def run(self) -> None:
         while not self.stop_event.is_set():
-            records = self.link.poll(0.1)
+            records = self.link.poll(0.2)
             if records:
                 self.inbox.put(("mcu", records))
         self.link.close()

@@ -156,6 +156,26 @@ def agent_process(seconds: float, queued: int, warmup_s: float) -> dict[str, Any
         return result
 
 
+def _thread_cpu() -> dict[str, float]:
+    """CPU seconds per thread of this process (Python names; others by OS name)."""
+    import threading
+
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+            comm = (task / "comm").read_text().strip()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / tick
+        name = names.get(int(task.name), comm)
+        out[name] = out.get(name, 0.0) + cpu
+    return out
+
+
 def child(seconds: float, warmup_s: float) -> None:
     """The measured agent process (run by ``agent_process``); prints one JSON line."""
     import threading
@@ -178,10 +198,12 @@ def child(seconds: float, warmup_s: float) -> None:
     time.sleep(warmup_s)
     windows0 = agent.harsh.windows if agent.harsh is not None else 0
     epochs0 = agent.pipeline.counters["epochs"]
+    t0_threads = _thread_cpu()
     r0 = resource.getrusage(resource.RUSAGE_SELF)
     w0 = time.perf_counter()
     time.sleep(seconds)
     r1 = resource.getrusage(resource.RUSAGE_SELF)
+    t1_threads = _thread_cpu()
     wall = time.perf_counter() - w0
     cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     stop.set()
@@ -192,6 +214,10 @@ def child(seconds: float, warmup_s: float) -> None:
         "rss_peak_mb": round(_status_mb("VmHWM"), 1),
         "cpu_percent": round(100 * cpu / wall, 2),
         "cpu_window_s": round(wall, 1),
+        "cpu_percent_by_thread": {
+            name: round(100 * (t1_threads[name] - t0_threads.get(name, 0.0)) / wall, 2)
+            for name in sorted(t1_threads)
+        },
         "gps_epochs": agent.pipeline.counters["epochs"] - epochs0,
         "imu_windows_classified": windows,
         "models_loaded": sorted(agent.slots),
