@@ -256,3 +256,34 @@ def test_agent_fixes_reach_the_database_and_leave_the_outbox_across_outages(
     finally:
         relay.down()
         gps.close()
+
+
+def test_agent_outbox_over_its_cap_drops_oldest_positions_exactly_never_events(
+    cloud: Store, agent_db: str, mqtt_broker: MqttBroker, tmp_path: Path
+) -> None:
+    dev = mqtt_broker.devices[4]
+    relay = Relay((mqtt_broker.host, mqtt_broker.port))
+    gps = GpsPeer()
+    now_us = int(time.time() * 1e6) - 240_000_000
+    trace = simulate_city(120, seed=12, start_us=now_us, first_seq=1, dropout=0.0)
+    settings = _settings(dev, relay.port, tmp_path / "state", gps.path, outbox_max_rows=40)
+    try:
+        with Running(settings) as run:
+            box = run.agent.outbox
+            run.agent.emit_event("tamper")  # queued first; it must survive every drop
+            gps.send(trace[:100])
+            run.wait(lambda: len(run.committed) >= 98, 30, "fixes committed while offline")
+            committed = dict(run.committed)
+            dropped = box.dropped
+            queued = box.queued_seqs()
+            assert box.rows == 40  # 39 positions + the event
+            assert dropped == len(committed) - 39
+            assert queued == sorted(committed)[dropped:]  # the oldest went first
+            assert len(box.queued_seqs("events")) == 1
+            relay.up()
+            run.wait(lambda: box.rows == 0, 60, "the outbox to drain")
+        rows = [r[0] for r in _rows(agent_db, dev)]
+        assert rows == queued  # exactly the survivors, once each
+    finally:
+        relay.down()
+        gps.close()
