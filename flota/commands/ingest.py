@@ -42,14 +42,17 @@ def geo(
     from cloud.ingest.geo.config import GeoSettings
     from cloud.ingest.geo.processor import GeoProcessor
     from cloud.ingest.geo.sink import EventSink
+    from cloud.ingest.metrics import IngestMetrics
 
     settings = GeoSettings()  # type: ignore[call-arg]  # fields come from the environment
     stop = _stop_on_signals()
+    metrics = IngestMetrics("geo")
+    metrics.serve(settings.geo_metrics_port)
     parts: list[GeoProcessor | EventSink] = []
     if processor:
-        parts.append(GeoProcessor(settings))
+        parts.append(GeoProcessor(settings, metrics=metrics))
     if sink:
-        parts.append(EventSink(settings))
+        parts.append(EventSink(settings, metrics=metrics))
     threads = [threading.Thread(target=p.run, args=(stop,), name=type(p).__name__) for p in parts]
     for t in threads:
         t.start()

@@ -58,3 +58,4 @@ class GeoSettings(KafkaSettings, DatabaseSettings):
     geo_batch_max_wait_ms: int = Field(200, ge=1)
     geo_fence_refresh_s: float = Field(30.0, gt=0)
     geo_h3_resolution: int = Field(9, ge=0, le=15)
+    geo_metrics_port: int | None = None  # Prometheus /metrics on 127.0.0.1; None: not served

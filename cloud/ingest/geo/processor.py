@@ -37,6 +37,7 @@ from cloud.ingest.geo.machine import FixIn, Tracker
 from cloud.ingest.geo.state import VehicleState
 from cloud.ingest.kafka_admin import ensure_topics
 from cloud.ingest.kafka_topics import KafkaTopics, vehicle_key
+from cloud.ingest.metrics import IngestMetrics
 from flota_wire.errors import WireError
 from flota_wire.jsoncodec import decode_event
 from flota_wire.telemetry import decode_telemetry_columns
@@ -81,8 +82,10 @@ class GeoProcessor:
         settings: GeoSettings,
         rules: GeoRules | None = None,
         limits: validate.Limits | None = None,
+        metrics: IngestMetrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics or IngestMetrics("geo")
         self.rules = rules or GeoRules()
         self.limits = limits or validate.Limits()
         self.topics = KafkaTopics(settings.kafka_topic_prefix)
@@ -194,6 +197,7 @@ class GeoProcessor:
         touched: set[tuple[str, str]] = set()
         offsets: dict[tuple[str, int], int] = {}
         with self.stats.lock:
+            fixes_before = Counter(self.stats.fixes)
             for rec in records:
                 offsets[(rec.topic, rec.partition)] = rec.offset + 1
                 self._apply(rec, out, touched)
@@ -209,6 +213,7 @@ class GeoProcessor:
             self.producer.flush(timeout=30)
             for fut in futures:
                 fut.get(timeout=30)  # raises if Kafka refused it: the batch is not committed
+            t0 = time.perf_counter()
             repo.save(
                 self.conn,
                 group=self.group,
@@ -216,7 +221,11 @@ class GeoProcessor:
                 offsets=offsets,
             )
             self.conn.commit()
+            self.metrics.write_seconds.labels(self.metrics.process).observe(
+                time.perf_counter() - t0
+            )
         except BaseException:
+            self.metrics.errors.labels(self.metrics.process, "batch").inc()
             # The in-memory states ran ahead of the database: forget them and rewind the input
             # to what the database holds, so a caller that retries replays this batch.
             self.conn.rollback()
@@ -229,7 +238,25 @@ class GeoProcessor:
             self.stats.records += len(records)
             self.stats.batches += 1
             self.stats.published.update(e.kind for e in out)
+        self._count(records, out, fixes_before)
         return out
+
+    def _count(
+        self, records: list[ConsumerRecord], out: list[DomainEvent], before: Counter[str]
+    ) -> None:
+        """Prometheus: records in per topic, events out per kind, fixes not used per reason."""
+        m, p = self.metrics, self.metrics.process
+        for topic, n in Counter(r.topic for r in records).items():
+            m.messages_in.labels(p, topic).inc(n)
+        for kind, n in Counter(e.kind for e in out).items():
+            m.messages_out.labels(p, kind).inc(n)
+        with self.stats.lock:
+            delta = self.stats.fixes - before
+        m.fixes_in.labels(p).inc(sum(delta.values()))
+        for reason, n in delta.items():
+            if reason != "used":
+                m.quarantine(str(reason), n)  # fixes the rules ignored: late, jump, bad
+        m.batch_records.labels(p).observe(len(records))
 
     def run(self, stop: threading.Event | None = None) -> None:
         """Consume until ``stop`` is set."""

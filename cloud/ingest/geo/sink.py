@@ -26,6 +26,7 @@ from cloud.ingest.geo.kafka_wait import wait_for_partitions
 from cloud.ingest.geo.repo import ts
 from cloud.ingest.kafka_admin import ensure_topics
 from cloud.ingest.kafka_topics import KafkaTopics
+from cloud.ingest.metrics import IngestMetrics
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,9 @@ class SinkStats:
 class EventSink:
     """One sink consumer; several in the same group split the partitions."""
 
-    def __init__(self, settings: GeoSettings) -> None:
+    def __init__(self, settings: GeoSettings, metrics: IngestMetrics | None = None) -> None:
         self.settings = settings
+        self.metrics = metrics or IngestMetrics("geo-sink")
         self.topics = KafkaTopics(settings.kafka_topic_prefix)
         self.stats = SinkStats()
         self._stop = threading.Event()
@@ -93,8 +95,15 @@ class EventSink:
                 self.conn.commit()
             except psycopg.Error:
                 self.conn.rollback()
+                self.metrics.errors.labels(self.metrics.process, "database").inc()
                 raise
         self.consumer.commit()
+        m, p = self.metrics, self.metrics.process
+        m.messages_in.labels(p, self.topics.domain_events).inc(len(records))
+        m.messages_out.labels(p, "events").inc(stored)
+        m.quarantine("duplicate", len(rows) - stored)
+        for reason, n in bad.items():
+            m.quarantine(reason, n)
         with self.stats.lock:
             self.stats.records += len(records)
             self.stats.stored += stored
