@@ -218,6 +218,7 @@ class DispatchService:
             self._stop = stop
         ensure_dispatch_topics(self.settings)
         store.load(self.conn, self.dispatcher)
+        self._unpushed = [(plan, encode(cmd)) for plan, cmd in store.unpushed(self.conn)]
         self.conn.commit()
         log.info(
             "dispatch: %d depots, %d vehicles, %d open orders loaded",

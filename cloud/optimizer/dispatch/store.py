@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg
 
-from cloud.optimizer.dispatch.dispatcher import Dispatcher
+from cloud.optimizer.dispatch.dispatcher import PLAN_COMMAND_ID, Dispatcher
 from cloud.optimizer.dispatch.messages import (
     DepotDoc,
     OrderDoc,
@@ -28,7 +28,7 @@ from cloud.optimizer.dispatch.state import (
     VehiclePlan,
     VehicleState,
 )
-from flota_wire import AckStatus, CommandAck
+from flota_wire import AckStatus, Command, CommandAck, CommandKind
 
 Conn = psycopg.Connection[Any]
 
@@ -228,3 +228,28 @@ def load(conn: Conn, d: Dispatcher) -> None:
         v_state.last_seq = max(v_state.last_seq, int(row[7]))
         if row[6] == "acked":
             v_state.acked_version = max(v_state.acked_version, plan.version)
+
+
+def unpushed(conn: Conn) -> list[tuple[VehiclePlan, Command]]:
+    """Each vehicle's newest plan if its command never reached Kafka (crash between the
+    reservation and the produce): re-sent at start, with its original seq."""
+    out = []
+    for row in conn.execute(
+        """SELECT DISTINCT ON (tenant_id, vehicle_id) tenant_id, vehicle_id, version, depot_id,
+                  trigger, payload, command_seq, pushed_at IS NULL,
+                  (extract(epoch FROM created_at) * 1e6)::bigint
+           FROM dispatch_plans ORDER BY tenant_id, vehicle_id, version DESC"""
+    ):
+        if not row[7]:
+            continue
+        plan = _plan_from(row[:6])
+        command = Command(
+            seq=int(row[6]),
+            id=PLAN_COMMAND_ID,
+            version=plan.version,
+            kind=CommandKind.ROUTE_PLAN,
+            payload=row[5],
+            issued_at_us=int(row[8]),
+        )
+        out.append((plan, command))
+    return out
