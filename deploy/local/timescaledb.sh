@@ -185,7 +185,10 @@ port = $PORT
 unix_socket_directories = '$SOCK_IN'
 shared_preload_libraries = 'timescaledb'
 timescaledb.telemetry_level = off
-timescaledb.max_background_workers = 4
+# No per-database job schedulers: the Apache edition refuses the policies they would run
+# (retention and rollups are our own jobs), and a scheduler, connected as a superuser, keeps the
+# throw-away test databases from being dropped by their owner.
+timescaledb.max_background_workers = 0
 max_connections = 100
 shared_buffers = 512MB
 effective_cache_size = 4GB
