@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import secrets
 import time
 from collections.abc import Iterator
@@ -14,36 +12,22 @@ from psycopg import sql
 
 from cloud.db.connection import connect, with_database
 
-log = logging.getLogger(__name__)
-
-
-def _stop_timescaledb_workers(url: str) -> None:
-    """Stop TimescaleDB's background-worker scheduler of one database.
-
-    The scheduler is connected to every database holding the extension and runs as a
-    superuser, so ``DROP DATABASE ... WITH (FORCE)`` by an ordinary owner cannot terminate it.
-    ``timescaledb_pre_restore()`` (allowed for the database owner) makes it exit.
-    """
-    with contextlib.suppress(psycopg.Error), connect(url, autocommit=True) as conn:
-        has_ext = conn.execute(
-            "SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'"
-        ).fetchone()
-        if has_ext:
-            conn.execute("SELECT timescaledb_pre_restore()")
-
 
 def drop_database(url: str, name: str, *, attempts: int = 20) -> None:
-    """Drop database ``name`` on the server of ``url``, waiting out background workers."""
+    """Drop database ``name`` on the server of ``url``.
+
+    ``WITH (FORCE)`` ends ordinary sessions; a background worker running as a superuser (such
+    as a TimescaleDB job scheduler, which the local stack disables) cannot be ended by the
+    owner, so a refusal is retried for a few seconds before it is raised."""
     stmt = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
     for attempt in range(attempts):
         try:
             with connect(url, autocommit=True) as admin:
                 admin.execute(stmt)
             return
-        except psycopg.errors.InsufficientPrivilege:
+        except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectInUse):
             if attempt == attempts - 1:
                 raise
-            _stop_timescaledb_workers(with_database(url, name))
             time.sleep(0.25)
 
 
