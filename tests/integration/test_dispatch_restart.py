@@ -178,11 +178,17 @@ def test_breakdown_moves_jobs_and_versions_survive_a_restart(
         producer.flush()
         latest = plans.wait(lambda latest: "o-new" in orders_of(latest["van-a"]))
         assert latest["van-a"].version == a_version + 2  # continues after the restart
+        deadline = time.monotonic() + 30  # pushed_at is set just after Kafka's acknowledgement
+        while True:
+            with psycopg.connect(db) as conn:
+                rows = conn.execute(
+                    """SELECT version, pushed_at IS NOT NULL FROM dispatch_plans
+                       WHERE vehicle_id = 'van-a' ORDER BY version"""
+                ).fetchall()
+            if all(r[1] for r in rows) or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         with psycopg.connect(db) as conn:
-            rows = conn.execute(
-                """SELECT version, pushed_at IS NOT NULL FROM dispatch_plans
-                   WHERE vehicle_id = 'van-a' ORDER BY version"""
-            ).fetchall()
             broken = conn.execute(
                 "SELECT broken, broken_lat FROM dispatch_vehicles WHERE vehicle_id = 'van-b'"
             ).fetchone()
@@ -192,6 +198,20 @@ def test_breakdown_moves_jobs_and_versions_survive_a_restart(
         assert "o-new" not in {o for v, c in plans.all if v == "van-b" for o in orders_of(c)}
         seqs = [c.seq for v, c in plans.all if v == "van-a"]
         assert seqs == sorted(seqs)
+
+        # The database drops the service's connection: it reconnects, reloads, and goes on.
+        with psycopg.connect(db, autocommit=True) as conn:
+            killed = conn.execute(
+                """SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                   WHERE application_name = 'flota-dispatch' AND datname = current_database()"""
+            ).fetchone()
+        assert killed == (1,)
+        send(type="order", id="o-after", kind="delivery", demand=[5],
+             location={"lat": 60.2, "lon": 24.66})  # fmt: skip
+        producer.flush()
+        latest = plans.wait(lambda latest: "o-after" in orders_of(latest["van-a"]))
+        assert latest["van-a"].version == a_version + 3
+        assert second.service.stats.recoveries >= 1
     finally:
         second.close()
         plans.consumer.close()

@@ -201,9 +201,10 @@ class Dispatcher:
                 v.late_flagged_version = plan.version
                 self.depot(v.doc.tenant, v.doc.depot).touch("late_detected", settled)
         out = []
+        busy = {(o.doc.tenant, o.doc.depot) for o in self.orders.values() if o.pending}
         for key, d in self.depots.items():
             stale = now - d.last_solve_s >= cfg.refresh_s
-            if d.dirty_since_s is None and stale and self.depot_orders(key):
+            if d.dirty_since_s is None and stale and key in busy:
                 d.touch("refresh", settled)
             if d.dirty_since_s is None:
                 continue

@@ -243,6 +243,9 @@ def plan_depot(
     if depot.doc is None:
         log.warning("depot %s/%s has orders but no depot document yet", *depot.key)
         return None
+    if not any(v.usable for v in vehicles):
+        reasons = {o.doc.id: "no_vehicle" for o in orders if o.pending}
+        return Solved({}, {}, reasons, "none", not reasons, ["no usable vehicle"])
     matrix = GreatCircleMatrix(circuity=cfg.circuity, speeds=ConstantSpeed(cfg.speed_mps))
     try:
         b, _commits = build(depot, vehicles, orders, positions, now, cfg)
@@ -256,6 +259,9 @@ def plan_depot(
             result = _solve(data, cfg, solver)
     except OptimizerError as err:
         log.error("depot %s/%s: cannot plan: %s", *depot.key, err)
+        return None
+    except Exception:  # an engine failing on odd input must not stop the service
+        log.exception("depot %s/%s: the optimizer failed", *depot.key)
         return None
     if result.violations:
         log.error("depot %s/%s: no valid plan (%s)", *depot.key, result.violations[0])

@@ -10,6 +10,7 @@ them). One process serves all depots (see docs/dispatch.md, "Scaling out").
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -18,9 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
+from kafka import KafkaConsumer
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import CommitFailedError
 
 from cloud.db.connection import connect
+from cloud.db.errors import DbUnavailableError
 from cloud.ingest.clients import make_consumer, make_producer
 from cloud.ingest.kafka_topics import KafkaTopics, vehicle_key
 from cloud.optimizer.dispatch import store
@@ -48,6 +53,11 @@ from flota_wire import Channel, CommandAck, WireError, decode, encode, topic
 
 log = logging.getLogger(__name__)
 
+APP_NAME = "flota-dispatch"
+# Losing the database connection is survivable: reconnect, reload the memory, replay from the
+# committed offsets. Any other error is a bug and stops the service.
+_DB_LOST = (psycopg.OperationalError, psycopg.InterfaceError, DbUnavailableError)
+
 
 def config_from(settings: DispatchSettings) -> DispatchConfig:
     return DispatchConfig(
@@ -74,6 +84,7 @@ class DispatchStats:
     replans: int = 0
     plans_pushed: int = 0
     acks_recorded: int = 0
+    recoveries: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -89,12 +100,15 @@ class DispatchService:
         self.clock = clock
         self.topics = KafkaTopics(settings.kafka_topic_prefix)
         self.orders_topic = orders_topic(settings.kafka_topic_prefix)
-        self.conn = connect(settings.database_url.get_secret_value())
+        self.conn = self._connect()
         self.dispatcher = dispatcher or Dispatcher(config_from(settings), positions=self._positions)
         self.stats = DispatchStats()
         self._stop = threading.Event()
         self._unpushed: list[tuple[VehiclePlan, bytes]] = []
         self.producer = make_producer(settings, "flota-dispatch")
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        return connect(self.settings.database_url.get_secret_value(), application_name=APP_NAME)
 
     def _positions(self, tenant: str, vehicles: list[str]) -> dict[str, Any]:
         return store.positions(self.conn, tenant, vehicles)
@@ -212,11 +226,7 @@ class DispatchService:
             self.stats.plans_pushed += len(pushed)
 
     # -- lifecycle ------------------------------------------------------------------------
-    def run(self, stop: threading.Event | None = None) -> None:
-        """Run until ``stop`` is set (or forever)."""
-        if stop is not None:
-            self._stop = stop
-        ensure_dispatch_topics(self.settings)
+    def _load(self) -> None:
         store.load(self.conn, self.dispatcher)
         self._unpushed = [(plan, encode(cmd)) for plan, cmd in store.unpushed(self.conn)]
         self.conn.commit()
@@ -225,6 +235,56 @@ class DispatchService:
             len(self.dispatcher.depots), len(self.dispatcher.vehicles),
             len(self.dispatcher.orders),
         )  # fmt: skip
+
+    def _step(self, consumer: KafkaConsumer) -> None:
+        polled = consumer.poll(timeout_ms=200)
+        if polled:
+            now = self.clock()
+            for records in polled.values():
+                for rec in records:
+                    self._apply(rec, now)
+            self.conn.commit()
+            try:
+                consumer.commit()  # only after the database commit
+            except CommitFailedError as err:  # a rebalance: the records come again (idempotent)
+                log.warning("dispatch: offsets not committed: %s", err)
+        now = self.clock()
+        for key in self.dispatcher.due(now):
+            self.replan(key, now)
+        self._push()
+
+    def _recover(self, consumer: KafkaConsumer) -> None:
+        """Reconnect (with back-off), rebuild the memory from the database, and rewind the
+        consumer to its committed offsets: what was not committed is applied again."""
+        with contextlib.suppress(Exception):
+            self.conn.close()
+        delay = 0.5
+        while not self._stop.is_set():
+            try:
+                self.conn = self._connect()
+                old = self.dispatcher
+                self.dispatcher = Dispatcher(old.config, solver=old.solver, positions=old.positions)
+                self._load()
+                break
+            except _DB_LOST as err:
+                log.warning("dispatch: database still unavailable (%s); retrying", err)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 30.0)
+        for tp in consumer.assignment():
+            offset = consumer.committed(tp)
+            if offset is None:
+                consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, offset)
+        with self.stats.lock:
+            self.stats.recoveries += 1
+
+    def run(self, stop: threading.Event | None = None) -> None:
+        """Run until ``stop`` is set (or forever)."""
+        if stop is not None:
+            self._stop = stop
+        ensure_dispatch_topics(self.settings)
+        self._load()
         consumer = make_consumer(
             self.settings,
             group=self.settings.dispatch_group,
@@ -233,18 +293,11 @@ class DispatchService:
         )
         try:
             while not self._stop.is_set():
-                polled = consumer.poll(timeout_ms=200)
-                if polled:
-                    now = self.clock()
-                    for records in polled.values():
-                        for rec in records:
-                            self._apply(rec, now)
-                    self.conn.commit()
-                    consumer.commit()
-                now = self.clock()
-                for key in self.dispatcher.due(now):
-                    self.replan(key, now)
-                self._push()
+                try:
+                    self._step(consumer)
+                except _DB_LOST as err:
+                    log.error("dispatch: database connection lost (%s); recovering", err)
+                    self._recover(consumer)
         finally:
             consumer.close()
             self.producer.flush(timeout=10)
