@@ -84,7 +84,7 @@ class Agent:
     def __init__(self, settings: AgentSettings, *, sources: bool = True) -> None:
         self.settings = s = settings
         s.state_dir.mkdir(parents=True, exist_ok=True)
-        self.outbox = Outbox(s.outbox_path, s.outbox_limits())
+        self.outbox = Outbox(s.outbox_path, s.outbox_limits(), first_seq=s.first_seq())
         self.pipeline = FixPipeline(self.outbox, s.reporting())
         self.live: dict[str, float] = {
             **s.reporting_kwargs(),
@@ -115,6 +115,7 @@ class Agent:
                 resend_after_s=s.resend_after_s,
                 events_ack=s.events_ack,
                 reconnect_max_s=s.mqtt_reconnect_max_s,
+                topic_alias=s.mqtt_topic_alias,
             ),
             self.outbox,
             on_command=self._enqueue_command,

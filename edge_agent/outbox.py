@@ -84,7 +84,10 @@ class QueuedMessage:
 class Outbox:
     """Thread-safe (one connection behind a lock): the GPS path inserts, the MQTT thread acks."""
 
-    def __init__(self, path: Path | str, limits: OutboxLimits | None = None) -> None:
+    def __init__(
+        self, path: Path | str, limits: OutboxLimits | None = None, first_seq: int = 1
+    ) -> None:
+        """``first_seq`` is used only when the file is created (see ``seq_base``)."""
         self.path = Path(path)
         self.limits = limits or OutboxLimits()
         self._lock = threading.Lock()
@@ -99,6 +102,12 @@ class Outbox:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA cache_size=-1024")  # 1 MiB: the queue lives on disk
             self._db.executescript(_SCHEMA)
+            self._db.execute(
+                "INSERT INTO counters (name, value) VALUES ('seq_base', ?) "
+                "ON CONFLICT (name) DO NOTHING",
+                (max(1, int(first_seq)),),
+            )
+            self._seq_base = self._counter("seq_base")
             self._fix_rows = self._scalar("SELECT count(*) FROM fixes")
             self._msg_rows = self._scalar("SELECT count(*) FROM messages")
             self._msg_bytes = (
@@ -125,7 +134,7 @@ class Outbox:
 
     def _take_seqs(self, stream: str, n: int) -> int:
         """Reserve n seqs of ``stream`` (inside the caller's transaction); return the first."""
-        first = max(self._counter(f"next_seq:{stream}"), 1)
+        first = max(self._counter(f"next_seq:{stream}"), self._seq_base)
         self._set_counter(f"next_seq:{stream}", first + n)
         return first
 
@@ -305,7 +314,7 @@ class Outbox:
 
     def next_seq(self, stream: str) -> int:
         with self._lock:
-            return max(self._counter(f"next_seq:{stream}"), 1)
+            return max(self._counter(f"next_seq:{stream}"), self._seq_base)
 
     def bump(self, name: str) -> int:
         """Raise a persisted counter by one and return its new value (e.g. connections)."""

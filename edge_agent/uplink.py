@@ -22,7 +22,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,7 @@ class UplinkConfig:
     inflight_batches: int = 20
     resend_after_s: float = 60.0
     events_ack: str = "puback"  # "stored": wait for a StoredAck of stream "events"
+    topic_alias: bool = True  # MQTT 5: telemetry topic sent once per connection
     reconnect_min_s: int = 1
     reconnect_max_s: int = 60
 
@@ -112,6 +113,9 @@ class Uplink:
         self._backlog = True
         self._conn_seq = 0
         self._messages_dirty = True
+        self._alias_ok = False  # the broker allows a topic alias on this connection
+        self._alias_sent = False  # ... and it has been set by a publish carrying the topic
+        self._telemetry_topic = self.topics[Channel.TELEMETRY].encode()
         self.client = self._make_client()
 
     # -- client ------------------------------------------------------------------------
@@ -182,12 +186,18 @@ class Uplink:
         return self._connected
 
     # -- paho callbacks (paho's thread) ------------------------------------------------
-    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any = None) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, props: Any = None
+    ) -> None:
         if rc.is_failure:
             self.counters["connect_refused"] += 1
             log.warning("mqtt: connection refused: %s", rc)
             return
         self.counters["connected"] += 1
+        self._restore_alias_topics(client)
+        alias_max = getattr(props, "TopicAliasMaximum", 0) if props is not None else 0
+        self._alias_ok = self.config.mqtt5 and self.config.topic_alias and alias_max >= 1
+        self._alias_sent = False
         log.info("mqtt: connected (connection %d)", self._conn_seq)
         state = DeviceState(
             seq=self._conn_seq, online=True, time_us=_now_us(), agent_version=__version__
@@ -197,6 +207,22 @@ class Uplink:
         with self._lock:
             self._go_back("connect")
             self._connected = True
+
+    def _restore_alias_topics(self, client: mqtt.Client) -> None:
+        """Publishes still in paho's queue are resent right after this callback, on a new
+        connection that knows no alias: give the alias-only ones their topic back (a PUBLISH
+        with topic and alias is valid and sets the alias again). paho keeps that queue in a
+        private attribute; if it is ever gone, aliases are simply not used."""
+        out = getattr(client, "_out_messages", None)
+        lock = getattr(client, "_out_message_mutex", None)
+        if out is None or lock is None:
+            self.config = replace(self.config, topic_alias=False)
+            return
+        with lock:
+            for m in out.values():
+                if not m.topic:
+                    m.topic = self._telemetry_topic
+                    self.counters["alias_topic_restored"] += 1
 
     def _on_subscribe(self, _c: Any, _u: Any, _mid: int, codes: Any, _p: Any = None) -> None:
         for code in codes:
@@ -331,7 +357,7 @@ class Uplink:
                 self._last_telemetry = now
                 return sent
             payload = encode(TelemetryBatch(self.vehicle, tuple(fixes)))
-            info = self.client.publish(self.topics[Channel.TELEMETRY], payload, qos=1)
+            info = self._publish_telemetry(payload)
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
                 self.counters["publish_errors"] += 1
                 return sent
@@ -348,6 +374,17 @@ class Uplink:
     def notify_messages(self) -> None:
         """A message was queued: the next pump looks for it."""
         self._messages_dirty = True
+
+    def _publish_telemetry(self, payload: bytes) -> mqtt.MQTTMessageInfo:
+        if not self._alias_ok:
+            return self.client.publish(self.topics[Channel.TELEMETRY], payload, qos=1)
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        props.TopicAlias = 1
+        name = "" if self._alias_sent else self.topics[Channel.TELEMETRY]
+        self._alias_sent = True
+        if not name:
+            self.counters["telemetry_alias_only"] += 1
+        return self.client.publish(name, payload, qos=1, properties=props)
 
     def _pump_messages(self, stream: str, *, puback: bool) -> int:
         with self._lock:

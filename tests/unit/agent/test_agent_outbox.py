@@ -124,3 +124,12 @@ def test_hundred_thousand_rows_in_batches(tmp_path: Path) -> None:
     assert len(box.fixes_after(99_990, 100)) == 10
     box.close()
     assert Outbox(tmp_path / "o.sqlite").fix_rows == 100_000
+
+
+def test_first_seq_applies_once_at_creation(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite", first_seq=5_000_000)
+    assert box.add_fixes(_fixes(2)) == [5_000_000, 5_000_001]
+    assert box.add_message("events", lambda s: b"e") == 5_000_000
+    box.close()
+    box = Outbox(tmp_path / "o.sqlite", first_seq=9_000_000)  # ignored: the file exists
+    assert box.add_fixes(_fixes(1)) == [5_000_002]
