@@ -208,7 +208,7 @@ class Bridge:
     def _downlink_loop(self) -> None:
         consumer = make_consumer(
             self.settings,
-            group="flota-bridge-downlink",
+            group=f"{self.settings.kafka_topic_prefix}-bridge-downlink",
             topics=[self.topics.stored, self.topics.commands],
             client_id="flota-bridge-downlink",
         )

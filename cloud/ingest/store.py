@@ -27,6 +27,7 @@ import psycopg
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from cloud.db.connection import connect
 from cloud.db.errors import DbUnavailableError
@@ -42,65 +43,64 @@ from flota_wire.telemetry import TelemetryColumns, decode_telemetry_columns
 
 log = logging.getLogger(__name__)
 
-_STAGE_COLUMNS = (
-    "vix", "time_us", "seq", "lat_e6", "lon_e6", "alt_dm", "speed_cmps", "track_cdeg",
-    "hdop_c", "sats", "fix_mode",
-)  # fmt: skip
 _QUARANTINE_COLUMNS = (
     "received_at", "reason", "tenant_id", "vehicle_id", "topic", "seq", "fix_time",
     "payload", "detail",
 )  # fmt: skip
-_FIX_COLUMNS = (
-    "tenant_id, vehicle_id, time, seq, lat, lon, alt_m, speed_mps, track_deg, hdop, sats, fix_mode"
-)
+_FIX_VALUES = "time, seq, lat, lon, alt_m, speed_mps, track_deg, hdop, sats, fix_mode"
+_FIX_COLUMNS = f"tenant_id, vehicle_id, {_FIX_VALUES}"
+# The staging table holds the final column types, written in PostgreSQL's binary COPY format
+# straight from numpy (no per-row Python). NULL is NaN in the real columns and -1 in sats.
+_STAGE = (
+    ("vix", "bigint", ">i8"), ("time", "timestamptz", ">i8"), ("seq", "bigint", ">i8"),
+    ("lat", "float8", ">f8"), ("lon", "float8", ">f8"), ("alt_m", "real", ">f4"),
+    ("speed_mps", "real", ">f4"), ("track_deg", "real", ">f4"), ("hdop", "real", ">f4"),
+    ("sats", "smallint", ">i2"), ("fix_mode", "smallint", ">i2"),
+)  # fmt: skip
 _PG_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 _PG_TRAILER = b"\xff\xff"
 _ROW_DTYPE = np.dtype(
-    [("n", ">i2")] + [f for c in _STAGE_COLUMNS for f in ((f"l_{c}", ">i4"), (c, ">i8"))]
+    [("n", ">i2")] + [f for c, _, t in _STAGE for f in ((f"l_{c}", ">i4"), (c, t))]
 )
+_PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01T00:00:00Z, PostgreSQL's timestamp origin
 _TS = "timestamptz 'epoch' + {} * interval '1 microsecond'"
 
 _SETUP = """
 CREATE TEMP TABLE IF NOT EXISTS fixes_stage ({cols}) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stage_vehicles (
     vix bigint PRIMARY KEY, tenant_id text NOT NULL, vehicle_id text NOT NULL);
-""".format(cols=", ".join(f"{c} bigint NOT NULL" for c in _STAGE_COLUMNS))
+""".format(cols=", ".join(f"{c} {pg} NOT NULL" for c, pg, _ in _STAGE))
 
-_MOVE = f"""
-WITH src AS MATERIALIZED (
-    SELECT v.tenant_id, v.vehicle_id, {_TS.format("s.time_us")} AS time, s.seq,
-           s.lat_e6::float8 / 1e6::float8 AS lat, s.lon_e6::float8 / 1e6::float8 AS lon,
-           (NULLIF(s.alt_dm, {NULL})::float8 / 10)::real AS alt_m,
-           (NULLIF(s.speed_cmps, {NULL})::float8 / 100)::real AS speed_mps,
-           (NULLIF(s.track_cdeg, {NULL})::float8 / 100)::real AS track_deg,
-           (NULLIF(s.hdop_c, {NULL})::float8 / 100)::real AS hdop,
-           NULLIF(s.sats, {NULL})::smallint AS sats, s.fix_mode::smallint AS fix_mode
-    FROM fixes_stage s JOIN stage_vehicles v USING (vix)
-), ins AS (
-    INSERT INTO fixes ({_FIX_COLUMNS}) SELECT * FROM src
-    ON CONFLICT DO NOTHING
-    RETURNING tenant_id, vehicle_id, time
-), dup AS (
-    -- Rows refused by the unique key are duplicates: record them in quarantine.
-    INSERT INTO quarantine (reason, tenant_id, vehicle_id, seq, fix_time, detail)
-    SELECT 'duplicate', s.tenant_id, s.vehicle_id, s.seq, s.time, ''
-    FROM src s
-    WHERE NOT EXISTS (SELECT 1 FROM ins i WHERE i.tenant_id = s.tenant_id
-                      AND i.vehicle_id = s.vehicle_id AND i.time = s.time)
-    RETURNING 1
-), latest AS (
-    INSERT INTO vehicle_latest ({_FIX_COLUMNS})
-    SELECT DISTINCT ON (tenant_id, vehicle_id) * FROM src
-    ORDER BY tenant_id, vehicle_id, time DESC
-    ON CONFLICT (tenant_id, vehicle_id) DO UPDATE SET
-        time = EXCLUDED.time, seq = EXCLUDED.seq, lat = EXCLUDED.lat, lon = EXCLUDED.lon,
-        alt_m = EXCLUDED.alt_m, speed_mps = EXCLUDED.speed_mps,
-        track_deg = EXCLUDED.track_deg, hdop = EXCLUDED.hdop, sats = EXCLUDED.sats,
-        fix_mode = EXCLUDED.fix_mode, updated_at = now()
-    WHERE vehicle_latest.time < EXCLUDED.time
-    RETURNING 1
-)
-SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM dup)
+_SRC = """
+    SELECT v.tenant_id, v.vehicle_id, s.time, s.seq, s.lat, s.lon,
+           NULLIF(s.alt_m, 'NaN'), NULLIF(s.speed_mps, 'NaN'), NULLIF(s.track_deg, 'NaN'),
+           NULLIF(s.hdop, 'NaN'), NULLIF(s.sats, -1), s.fix_mode
+    FROM fixes_stage s JOIN stage_vehicles v USING (vix)"""
+
+_INSERT = f"INSERT INTO fixes ({_FIX_COLUMNS}) {_SRC} ON CONFLICT DO NOTHING"
+
+# Only when some rows were refused: those whose stored row is older than this transaction
+# are the duplicates (screening keeps a poll free of repeats, and one vehicle is written by
+# one store at a time, so a row with this transaction's now() is one we just inserted).
+_DUPLICATES = """
+INSERT INTO quarantine (reason, tenant_id, vehicle_id, seq, fix_time, detail)
+SELECT 'duplicate', v.tenant_id, v.vehicle_id, s.seq, s.time, ''
+FROM fixes_stage s JOIN stage_vehicles v USING (vix)
+JOIN fixes f ON f.tenant_id = v.tenant_id AND f.vehicle_id = v.vehicle_id AND f.time = s.time
+WHERE f.received_at <> now()
+"""
+
+# Each vehicle's newest fix of the batch (picked in numpy) raises vehicle_latest, never lowers.
+_LATEST = f"""
+INSERT INTO vehicle_latest ({_FIX_COLUMNS}) {_SRC}
+    JOIN unnest(%s::bigint[], %s::bigint[]) AS k(vix, t)
+      ON s.vix = k.vix AND s.time = {_TS.format("k.t")}
+ON CONFLICT (tenant_id, vehicle_id) DO UPDATE SET
+    time = EXCLUDED.time, seq = EXCLUDED.seq, lat = EXCLUDED.lat, lon = EXCLUDED.lon,
+    alt_m = EXCLUDED.alt_m, speed_mps = EXCLUDED.speed_mps, track_deg = EXCLUDED.track_deg,
+    hdop = EXCLUDED.hdop, sats = EXCLUDED.sats, fix_mode = EXCLUDED.fix_mode,
+    updated_at = now()
+WHERE vehicle_latest.time < EXCLUDED.time
 """
 
 _WATERMARKS = """
@@ -137,14 +137,49 @@ def _ts(us: int) -> datetime:
     return datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000)
 
 
+def _real(values: np.ndarray[Any, Any], scale: float) -> np.ndarray[Any, Any]:
+    out = values / scale
+    out[values == NULL] = np.nan
+    return out
+
+
 def binary_copy(vix: np.ndarray[Any, Any], cols: dict[str, np.ndarray[Any, Any]]) -> bytes:
-    """The staging rows in PostgreSQL's binary COPY format, built without a Python loop."""
+    """The staging rows in PostgreSQL's binary COPY format, built without a Python loop.
+
+    Values are converted exactly as the row-wise path would: degrees = e6 / 1e6 in float64
+    (correctly rounded), the float4 columns rounded from float64 once."""
     rows = np.empty(len(vix), dtype=_ROW_DTYPE)
-    rows["n"] = len(_STAGE_COLUMNS)
-    for c in _STAGE_COLUMNS:
-        rows[f"l_{c}"] = 8
-        rows[c] = vix if c == "vix" else cols[c]
+    rows["n"] = len(_STAGE)
+    sats = cols["sats"]
+    values = {
+        "vix": vix,
+        "time": cols["time_us"] - _PG_EPOCH_US,
+        "seq": cols["seq"],
+        "lat": cols["lat_e6"] / 1e6,
+        "lon": cols["lon_e6"] / 1e6,
+        "alt_m": _real(cols["alt_dm"], 10),
+        "speed_mps": _real(cols["speed_cmps"], 100),
+        "track_deg": _real(cols["track_cdeg"], 100),
+        "hdop": _real(cols["hdop_c"], 100),
+        "sats": np.where(sats == NULL, -1, sats),
+        "fix_mode": cols["fix_mode"],
+    }
+    for c, _, t in _STAGE:
+        rows[f"l_{c}"] = np.dtype(t).itemsize
+        rows[c] = values[c]
     return _PG_HEADER + rows.tobytes() + _PG_TRAILER
+
+
+def newest_per_vehicle(vix: np.ndarray[Any, Any], time_us: np.ndarray[Any, Any]) -> list[int]:
+    """Row indices of each vehicle's newest fix."""
+    order = np.lexsort((time_us, vix))
+    v = vix[order]
+    last = np.r_[v[1:] != v[:-1], True]
+    return order[last].tolist()  # type: ignore[no-any-return]
+
+
+class StoreInvariantError(RuntimeError):
+    """Staged rows neither stored nor found as duplicates: a bug; the batch is not committed."""
 
 
 @dataclass
@@ -172,12 +207,22 @@ class _Batch:
     fixes: int = 0
 
 
+@dataclass
+class _Prepared:
+    batch: _Batch
+    screened: Screened
+    received: datetime
+    offsets: dict[TopicPartition, int]
+    records: int
+
+
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # untyped base
     def __init__(self, store: Store) -> None:
         self.store = store
 
     def on_partitions_revoked(self, revoked: object) -> None:
-        pass
+        # Let the batch in flight commit (and its offsets), so the next owner does not replay it.
+        self.store._complete_inflight()
 
     def on_partitions_assigned(self, assigned: object) -> None:
         # Another store may have written our new vehicles meanwhile: re-seed from the database.
@@ -209,6 +254,11 @@ class Store:
         self._staged_vix = 0  # stage_vehicles holds indices below this (committed)
         self._seeded: set[int] = set()
         self._stop = threading.Event()
+        self._writer_idle = threading.Event()
+        self._writer_idle.set()
+        self._inflight: _Prepared | None = None
+        self._written: tuple[int, int, float] | None = None
+        self._writer_error: BaseException | None = None
         ensure_topics(settings)
         self.conn: psycopg.Connection[Any] = self._connect()
         self.consumer: KafkaConsumer = make_consumer(
@@ -286,6 +336,7 @@ class Store:
         new = [v for v in vixs if v not in self._seeded]
         if not new:
             return
+        self._writer_idle.wait()
         keys = [self._keys[v] for v in new]
         rows = self.conn.execute(_SEED, ([k[0] for k in keys], [k[1] for k in keys])).fetchall()
         for tenant, vehicle, t_us, lat, lon in rows:
@@ -298,6 +349,7 @@ class Store:
     def _neighbours(self, v: int, times: Sequence[int]) -> list[tuple[Point | None, Point | None]]:
         if not times:
             return []
+        self._writer_idle.wait()
         tenant, vehicle = self._keys[v]
         rows = self.conn.execute(
             _NEIGHBOURS, {"times": list(times), "tenant": tenant, "vehicle": vehicle}
@@ -314,17 +366,29 @@ class Store:
         cur = self.conn.cursor()
         stored = duplicates = 0
         if len(screened):
-            if len(self._keys) > self._staged_vix:
+            # The loop's thread may add vehicles meanwhile: stage exactly those known now.
+            n_keys = len(self._keys)
+            if n_keys > self._staged_vix:
                 with cur.copy("COPY stage_vehicles (vix, tenant_id, vehicle_id) FROM STDIN") as cp:
-                    for v in range(self._staged_vix, len(self._keys)):
+                    for v in range(self._staged_vix, n_keys):
                         cp.write_row((v, *self._keys[v]))
             with cur.copy(
-                f"COPY fixes_stage ({', '.join(_STAGE_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+                f"COPY fixes_stage ({', '.join(c for c, _, _ in _STAGE)}) FROM STDIN"
+                " (FORMAT BINARY)"
             ) as cp:
                 cp.write(binary_copy(screened.vix, screened.cols))
-            counts = cur.execute(_MOVE).fetchone()
-            assert counts is not None
-            stored, duplicates = int(counts[0]), int(counts[1])
+            stored = cur.execute(_INSERT).rowcount
+            if stored < len(screened):
+                duplicates = cur.execute(_DUPLICATES).rowcount
+            if stored + duplicates != len(screened):  # never lose a row silently
+                raise StoreInvariantError(
+                    f"{len(screened)} fixes staged, {stored} stored + {duplicates} duplicates"
+                )
+            newest = newest_per_vehicle(screened.vix, screened.cols["time_us"])
+            cur.execute(
+                _LATEST,
+                (screened.vix[newest].tolist(), screened.cols["time_us"][newest].tolist()),
+            )
         rows = batch.quarantine + [
             (received, r.reason, *self._keys[r.vix], None, r.seq, _ts(r.time_us), None, "")
             for r in screened.rejected
@@ -338,7 +402,8 @@ class Store:
             cur.execute(_WATERMARKS, ([m[0] for m in marks], [m[1] for m in marks],
                                       [m[2] for m in marks]))  # fmt: skip
         self.conn.commit()
-        self._staged_vix = len(self._keys)
+        if len(screened):
+            self._staged_vix = n_keys
         return stored, duplicates
 
     def _acknowledge(self, batch: _Batch) -> None:
@@ -356,15 +421,10 @@ class Store:
             log.warning("stored-acks not delivered: %s", err)
             self.metrics.errors.labels("store", "ack").inc()
 
-    def _attempt(self, batch: _Batch, received: datetime, now_us: int) -> tuple[Screened, int, int]:
-        vix, cols = gather(batch.parts)
-        self._seed(sorted({v for v, _ in batch.parts}))
-        screened = self.screen.screen(vix, cols, now_us=now_us, neighbours=self._neighbours)
-        stored, duplicates = self._write(screened, batch, received)
-        return screened, stored, duplicates
-
-    def process(self, records: list[ConsumerRecord]) -> None:
-        """Decode, screen, write, commit offsets, acknowledge: one batch of records."""
+    # --- one batch: prepare (decode, screen), write (one transaction), finish ---------------
+    def _prepare(self, records: list[ConsumerRecord]) -> _Prepared:
+        """Decode and screen. Database reads (seeds, neighbours of late fixes) wait until the
+        batch in flight is committed, so they see it."""
         now_us = int(time.time() * 1e6)
         received = _ts(now_us)
         batch = _Batch()
@@ -376,32 +436,58 @@ class Store:
             else:
                 self._telemetry(rec, batch, received)
                 m.messages_in.labels("store", "telemetry").inc()
+        offsets: dict[TopicPartition, int] = {}
+        for rec in records:
+            tp = TopicPartition(rec.topic, rec.partition)
+            offsets[tp] = max(offsets.get(tp, 0), rec.offset + 1)
+        vix, cols = gather(batch.parts)
+        while True:
+            try:
+                self._seed(sorted({v for v, _ in batch.parts}))
+                screened = self.screen.screen(vix, cols, now_us=now_us, neighbours=self._neighbours)
+                break
+            except psycopg.Error as err:
+                self._db_failed(err)
+                self.screen.last.clear()  # re-seeded from what is committed
+                self._seeded.clear()
+                if self._stop.is_set():
+                    raise
+        return _Prepared(batch, screened, received, offsets, len(records))
+
+    def _db_failed(self, err: psycopg.Error) -> None:
+        log.warning("database failed (%s); waiting for it", err)
+        self.metrics.errors.labels("store", "database").inc()
+        self.stats.db_retries += 1
+        if not self.conn.closed and not self.conn.broken:
+            with contextlib.suppress(psycopg.Error):
+                self.conn.rollback()
+        if self.conn.closed or self.conn.broken:
+            self._reconnect()
+
+    def _write_until_stored(self, prep: _Prepared) -> tuple[int, int, float]:
+        """The transaction, retried (same rows) until it commits; nothing is committed to Kafka
+        before it does."""
         t0 = time.perf_counter()
         while True:
             try:
-                screened, stored, duplicates = self._attempt(batch, received, now_us)
-                break
+                stored, duplicates = self._write(prep.screened, prep.batch, prep.received)
+                return stored, duplicates, time.perf_counter() - t0
             except psycopg.Error as err:
-                # Nothing of this batch is committed: forget what the screen learned from it,
-                # wait for the database, and write the same batch again.
-                log.warning("database write failed (%s); retrying the batch", err)
-                m.errors.labels("store", "database").inc()
-                self.stats.db_retries += 1
-                self.screen.last.clear()
-                self._seeded.clear()
-                if not self.conn.closed and not self.conn.broken:
-                    with contextlib.suppress(psycopg.Error):
-                        self.conn.rollback()
-                if self.conn.closed or self.conn.broken:
-                    self._reconnect()
+                self._db_failed(err)
                 if self._stop.is_set():
-                    return
-        write_s = time.perf_counter() - t0
+                    raise
+
+    def _finish(self, prep: _Prepared, stored: int, duplicates: int, write_s: float) -> None:
+        """After the database commit: offsets, stored-acks, metrics."""
+        m = self.metrics
         try:
-            self.consumer.commit()
+            self.consumer.commit(
+                {tp: OffsetAndMetadata(off, "", -1) for tp, off in prep.offsets.items()}
+            )
         except KafkaError as err:  # replayed later: harmless, the unique keys refuse it
             log.warning("offset commit failed: %s", err)
             m.errors.labels("store", "offset_commit").inc()
+        batch, screened = prep.batch, prep.screened
         self._acknowledge(batch)
         reasons = Counter(q[1] for q in batch.quarantine)
         reasons.update(r.reason for r in screened.rejected)
@@ -411,17 +497,50 @@ class Store:
             m.quarantine(reason, n)
         m.fixes_in.labels("store").inc(batch.fixes)
         m.fixes_stored.labels("store").inc(stored)
-        m.batch_records.labels("store").observe(len(records))
+        m.batch_records.labels("store").observe(prep.records)
         m.batch_fixes.labels("store").observe(batch.fixes)
         m.write_seconds.labels("store").observe(write_s)
         m.messages_out.labels("store", "stored_acks").inc(len(batch.ranges))
         with self.stats.lock:
-            self.stats.records += len(records)
+            self.stats.records += prep.records
             self.stats.fixes_in += batch.fixes
             self.stats.fixes_stored += stored
             self.stats.quarantined.update(reasons)
             self.stats.batches += 1
             self.stats.last_commit_ms = write_s * 1000
+
+    def process(self, records: list[ConsumerRecord]) -> None:
+        """Decode, screen, write, commit offsets, acknowledge: one batch, synchronously."""
+        self._complete_inflight()
+        prep = self._prepare(records)
+        self._finish(prep, *self._write_until_stored(prep))
+
+    # --- the pipeline: batch N is written while batch N+1 is decoded and screened ----------
+    # Only the database transaction runs in the writer thread; the Kafka consumer (offsets) is
+    # used from the loop's thread alone.
+    def _submit(self, prep: _Prepared) -> None:
+        def work() -> None:
+            try:
+                self._written = self._write_until_stored(prep)
+            except BaseException as err:  # surfaced by _complete_inflight in the loop's thread
+                self._writer_error = err
+            finally:
+                self._writer_idle.set()
+
+        self._inflight = prep
+        self._written = None
+        self._writer_idle.clear()
+        threading.Thread(target=work, name="store-writer", daemon=True).start()
+
+    def _complete_inflight(self) -> None:
+        """Wait for the batch in flight to commit, then commit its offsets and acknowledge."""
+        self._writer_idle.wait()
+        prep, self._inflight = self._inflight, None
+        if self._writer_error is not None:
+            err, self._writer_error = self._writer_error, None
+            raise err
+        if prep is not None and self._written is not None:
+            self._finish(prep, *self._written)
 
     def _lag(self) -> None:
         for tp in self.consumer.assignment():
@@ -450,11 +569,17 @@ class Store:
                 )
                 records = [r for recs in polled.values() for r in recs]
                 if records:
-                    self.process(records)
+                    prep = self._prepare(records)
+                    self._complete_inflight()  # batch N committed, then its offsets and acks
+                    self._submit(prep)
+                elif self._writer_idle.is_set():
+                    self._complete_inflight()
                 if time.monotonic() - last_lag > 1.0:
                     self._lag()
                     last_lag = time.monotonic()
+            self._complete_inflight()
         finally:
+            self._writer_idle.wait(30)
             self.consumer.close(autocommit=False)
             self.producer.close(timeout=5)
             self.conn.close()

@@ -1,9 +1,360 @@
-"""Benchmark: ingest (not built yet)."""
+"""Ingest: simulated vehicles -> real Mosquitto -> bridge -> Kafka -> store -> TimescaleDB, as
+fast as they go. Prints fixes/s, the raw COPY ceiling of the same table in the same run, p99
+publish-to-queryable, lost and duplicate rows."""
 
 from __future__ import annotations
 
-from flota.commands._common import not_built
+import json
+import os
+import secrets
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+
+REPO = Path(__file__).resolve().parents[2]
 
 
-def run() -> None:
-    not_built("bench ingest", 4)
+def _stack_env() -> dict[str, str]:
+    values: dict[str, str] = {}
+    env_file = REPO / ".stack" / "env"
+    if env_file.exists():
+        for line in env_file.read_text(encoding="utf-8").splitlines():
+            name, sep, value = line.partition("=")
+            if sep and not name.startswith("#"):
+                values[name.strip()] = value.strip()
+    values.update({k: v for k, v in os.environ.items() if k.startswith("FLOTA_")})
+    return values
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process and its reaped children (0 if gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    return sum(int(f) for f in fields[11:15]) / tick
+
+
+def _pids_named(name: str) -> list[int]:
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if (d / "comm").read_text().strip() == name:
+                    pids.append(int(d.name))
+            except OSError:
+                continue
+    return pids
+
+
+def _tracks(n_vehicles: int, per_vehicle: int, start_us: int, seed: int) -> list[Any]:
+    """Plausible 1 Hz drives (no GPS jumps): a smooth random walk at up to 20 m/s."""
+    import numpy as np
+
+    from flota_wire.schema import Fix
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for v in range(n_vehicles):
+        heading = np.cumsum(rng.normal(0, 0.05, per_vehicle)) + rng.uniform(0, 6.28)
+        speed = np.clip(12 + np.cumsum(rng.normal(0, 0.3, per_vehicle)) % 16 - 4, 0, 20)
+        dn, de = speed * np.cos(heading), speed * np.sin(heading)
+        lat = 60.17 + v * 0.01 + np.cumsum(dn) / 111_133
+        lon = 24.94 + np.cumsum(de) / (111_133 * np.cos(np.radians(60.17)))
+        lat_e6 = np.round(lat * 1e6).astype(np.int64).tolist()
+        lon_e6 = np.round(lon * 1e6).astype(np.int64).tolist()
+        spd = np.round(speed * 100).astype(np.int64).tolist()
+        trk = (np.round(np.degrees(heading) * 100).astype(np.int64) % 36000).tolist()
+        out.append([
+            Fix(seq=i + 1, time_us=start_us + i * 1_000_000, lat_e6=lat_e6[i], lon_e6=lon_e6[i],
+                fix_mode=3, alt_dm=200 + i % 50, speed_cmps=spd[i], track_cdeg=trk[i],
+                hdop_c=90, sats=11)
+            for i in range(per_vehicle)
+        ])  # fmt: skip
+    return out
+
+
+def _encode_all(tracks: list[Any], batch: int) -> list[list[tuple[int, bytes]]]:
+    """Per vehicle: (last seq, payload) of each batch, encoded before the clock starts."""
+    from flota_wire.telemetry import encode_telemetry
+
+    return [
+        [
+            (fixes[i : i + batch][-1].seq, encode_telemetry(fixes[i : i + batch]))
+            for i in range(0, len(fixes), batch)
+        ]
+        for fixes in tracks
+    ]
+
+
+def _copy_ceiling(url: str, tracks: list[Any], limit: int) -> float:
+    """Rows/s of a plain COPY of prepared text rows into ``fixes`` (the database's ceiling)."""
+    import psycopg
+
+    lines = []
+    n = 0
+    for v, fixes in enumerate(tracks):
+        for f in fixes:
+            if n >= limit:
+                break
+            t = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(f.time_us // 1_000_000))
+            lines.append(
+                f"ceiling\tv{v}\t{t}+00\t{f.seq}\t{f.lat_e6 / 1e6}\t{f.lon_e6 / 1e6}\t"
+                f"{f.alt_dm / 10}\t{f.speed_cmps / 100}\t{f.track_cdeg / 100}\t0.9\t11\t3\n"
+            )
+            n += 1
+    data = "".join(lines).encode()
+    cols = "tenant_id, vehicle_id, time, seq, lat, lon, alt_m, speed_mps, track_deg, hdop, sats, fix_mode"  # noqa: E501
+    with psycopg.connect(url) as conn:
+        t0 = time.perf_counter()
+        with conn.cursor().copy(f"COPY fixes ({cols}) FROM STDIN") as cp:
+            for i in range(0, len(data), 1 << 20):
+                cp.write(data[i : i + (1 << 20)])
+        conn.commit()
+        return n / (time.perf_counter() - t0)
+
+
+class _Publisher:
+    """One simulated vehicle: its own MQTT credentials, publishing its batches at QoS 1."""
+
+    def __init__(self, host: str, port: int, dev: dict[str, str]) -> None:
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        from flota_wire import topics as wt
+
+        self.dev = dev
+        self.topic = wt.topic(dev["tenant"], dev["vehicle"], wt.Channel.TELEMETRY)
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"bench-{secrets.token_hex(4)}"
+        )
+        self.client.username_pw_set(dev["username"], dev["password"])
+        self.client.max_inflight_messages_set(200)
+        self.client.max_queued_messages_set(0)
+        self.client.connect(host, port, keepalive=60)
+        self.client.loop_start()
+        self.published: dict[int, float] = {}  # last seq of a batch -> publish time
+
+    def publish(self, batches: list[tuple[int, bytes]]) -> None:
+        infos = []
+        for last_seq, payload in batches:
+            self.published[last_seq] = time.monotonic()
+            infos.append(self.client.publish(self.topic, payload, qos=1))
+        for info in infos:
+            info.wait_for_publish(120)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def run(
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON line."),
+    fixes: int = typer.Option(600_000, help="Fixes to send in the timed phase (all vehicles)."),
+    batch: int = typer.Option(500, help="Fixes per MQTT message (a vehicle flushing its queue)."),
+    bridges: int = typer.Option(1, help="Bridge processes sharing the $share subscription."),
+    stores: int = typer.Option(2, help="Store processes in one consumer group."),
+    ceiling_rows: int = typer.Option(300_000, help="Rows of the raw COPY ceiling measurement."),
+    profile_dir: Path | None = typer.Option(None, help="cProfile each bridge/store into DIR."),
+    timeout_s: float = typer.Option(300.0, help="Give up waiting for the last fix after this."),
+) -> None:
+    import logging
+
+    import psycopg
+
+    from cloud.db.connection import connect
+    from cloud.db.migrate import migrate
+    from cloud.db.scratch import scratch_database
+
+    logging.getLogger("kafka").setLevel(logging.ERROR)
+    env = _stack_env()
+    for need in ("FLOTA_DATABASE_URL", "FLOTA_KAFKA_BOOTSTRAP", "FLOTA_MQTT_DEVICES_FILE"):
+        if not env.get(need):
+            typer.echo(f"{need} unset: start the stack with deploy/local/start.sh", err=True)
+            raise typer.Exit(2)
+    devices = json.loads(Path(env["FLOTA_MQTT_DEVICES_FILE"]).read_text(encoding="utf-8"))
+    n_veh = len(devices)
+    per_vehicle = -(-fixes // n_veh) + batch  # + one warm-up batch each
+    start_us = int(time.time() * 1e6) - (per_vehicle + 600) * 1_000_000
+    tracks = _tracks(n_veh, per_vehicle, start_us, seed=1)
+    payloads = _encode_all(tracks, batch)
+    tag = secrets.token_hex(4)
+    load_before = os.getloadavg()
+    with scratch_database(env["FLOTA_DATABASE_URL"], prefix="flota_bench") as url:
+        with connect(url, autocommit=True) as conn:
+            migrate(conn)
+            for d in devices:
+                conn.execute(
+                    "INSERT INTO tenants (tenant_id) VALUES (%s) ON CONFLICT DO NOTHING",
+                    (d["tenant"],),
+                )
+                conn.execute(
+                    "INSERT INTO devices (tenant_id, vehicle_id) VALUES (%s, %s)",
+                    (d["tenant"], d["vehicle"]),
+                )
+        ceiling = _copy_ceiling(url, tracks, ceiling_rows)
+        penv = dict(os.environ)
+        penv.update(env)
+        penv.update(
+            FLOTA_DATABASE_URL=url,
+            FLOTA_REGISTRY_DATABASE_URL=url,
+            FLOTA_KAFKA_TOPIC_PREFIX=f"bench{tag}",
+            FLOTA_SHARE_GROUP=f"bench{tag}",
+            FLOTA_CONSUMER_GROUP=f"bench-store-{tag}",
+            FLOTA_BATCH_MAX_RECORDS="200",
+            FLOTA_LOG_LEVEL=os.environ.get("FLOTA_BENCH_LOG_LEVEL", "WARNING"),
+        )
+        procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+        def spawn(name: str, args: list[str]) -> None:
+            cmd = [sys.executable]
+            if profile_dir is not None:
+                profile_dir.mkdir(parents=True, exist_ok=True)
+                cmd += ["-m", "cProfile", "-o", str(profile_dir / f"{name}.prof")]
+            cmd += ["-m", "flota", *args]
+            procs.append((name, subprocess.Popen(cmd, env=penv, cwd=REPO)))
+
+        for i in range(stores):
+            spawn(f"store{i}", ["ingest", "store"])
+        for i in range(bridges):
+            spawn(f"bridge{i}", ["bridge", "run"])
+        pubs = [_Publisher(env["FLOTA_MQTT_HOST"], int(env["FLOTA_MQTT_PORT"]), d) for d in devices]
+        keys = [(d["tenant"], d["vehicle"]) for d in devices]
+        wconn = psycopg.connect(url, autocommit=True)
+
+        def marks() -> dict[tuple[str, str], int]:
+            rows = wconn.execute(
+                "SELECT tenant_id, vehicle_id, stored_seq FROM ingest_watermarks"
+            ).fetchall()
+            return {(t, v): s for t, v, s in rows}
+
+        try:
+            # Warm-up: one batch per vehicle through the whole path (group joins, connections).
+            # Resent every few seconds, as a device does until its stored-ack: a message
+            # published before the bridges subscribed reaches nobody.
+            deadline = time.monotonic() + 120
+            resend_at = 0.0
+            while time.monotonic() < deadline:
+                m = marks()
+                if all(m.get(k, 0) >= payloads[i][0][0] for i, k in enumerate(keys)):
+                    break
+                if time.monotonic() >= resend_at:
+                    for i, (p, batches) in enumerate(zip(pubs, payloads, strict=True)):
+                        if m.get(keys[i], 0) < batches[0][0]:
+                            p.publish(batches[:1])
+                    resend_at = time.monotonic() + 3.0
+                time.sleep(0.1)
+            else:
+                raise RuntimeError("warm-up batches never stored: is the stack healthy?")
+            cpu0 = {name: _cpu_s(p.pid) for name, p in procs}
+            infra = {
+                "kafka": [int((REPO / ".stack/kafka/kafka.pid").read_text())],
+                "mosquitto": [int((REPO / ".stack/mosquitto/mosquitto.pid").read_text())],
+                "postgres": _pids_named("postgres"),
+            }
+            infra0 = {k: sum(_cpu_s(p) for p in v) for k, v in infra.items()}
+            latencies: list[float] = []
+            # Resent warm-up batches are duplicates by design; count only later ones.
+            warm_end_s = (start_us + batch * 1_000_000) / 1e6
+            seen = {k: payloads[i][0][0] for i, k in enumerate(keys)}
+            final = {k: payloads[i][-1][0] for i, k in enumerate(keys)}
+            t0 = time.monotonic()
+            threads = [
+                threading.Thread(target=p.publish, args=(b[1:],), daemon=True)
+                for p, b in zip(pubs, payloads, strict=True)
+            ]
+            for t in threads:
+                t.start()
+            deadline = t0 + timeout_s
+            done_at = None
+            while time.monotonic() < deadline:
+                now = time.monotonic()
+                m = marks()
+                for i, k in enumerate(keys):
+                    stored = m.get(k, 0)
+                    if stored > seen[k]:
+                        for last_seq, sent_at in pubs[i].published.items():
+                            if seen[k] < last_seq <= stored:
+                                latencies.append(now - sent_at)
+                        seen[k] = stored
+                if all(seen[k] >= final[k] for k in keys):
+                    done_at = now
+                    break
+                time.sleep(0.02)
+            elapsed = (done_at or time.monotonic()) - t0
+            cpu = {name: round(_cpu_s(p.pid) - cpu0[name], 1) for name, p in procs}
+            cpu.update(
+                {k: round(sum(_cpu_s(p) for p in v) - infra0[k], 1) for k, v in infra.items()}
+            )
+            sent = sum(len(t) for t in tracks)
+            counts = wconn.execute(
+                "SELECT count(*), count(DISTINCT (tenant_id, vehicle_id, seq)) FROM fixes "
+                "WHERE tenant_id <> 'ceiling'"
+            ).fetchone()
+            dup_rows = wconn.execute(
+                "SELECT tenant_id, vehicle_id, seq, array_agg(time::text) FROM fixes "
+                "WHERE tenant_id <> 'ceiling' GROUP BY 1, 2, 3 HAVING count(*) > 1 LIMIT 5"
+            ).fetchall()
+            q_examples = wconn.execute(
+                "SELECT vehicle_id, seq, fix_time::text, received_at::text FROM quarantine "
+                "WHERE reason <> 'duplicate' ORDER BY vehicle_id, seq LIMIT 8"
+            ).fetchall()
+            reasons = dict(
+                wconn.execute(
+                    "SELECT reason, count(*) FROM quarantine "
+                    "WHERE reason <> 'duplicate' OR fix_time > %s GROUP BY reason",
+                    (datetime.fromtimestamp(warm_end_s, UTC),),
+                ).fetchall()
+            )
+        finally:
+            for p in pubs:
+                p.close()
+            for _, proc in procs:
+                proc.terminate()
+            for _, proc in procs:
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+            wconn.close()
+    assert counts is not None
+    timed = sent - n_veh * batch
+    rate = timed / elapsed
+    latencies.sort()
+    p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] if latencies else None
+    result = {
+        "fixes_per_s": round(rate),
+        "copy_ceiling_fixes_per_s": round(ceiling),
+        "ratio_to_ceiling": round(rate / ceiling, 3),
+        "p99_publish_to_query_ms": None if p99 is None else round(p99 * 1000),
+        "p50_publish_to_query_ms": round(latencies[len(latencies) // 2] * 1000)
+        if latencies
+        else None,
+        "lost": sent - int(counts[0]),
+        "duplicates": int(counts[0]) - int(counts[1]),
+        "quarantined": reasons,
+        "fixes": timed,
+        "seconds": round(elapsed, 2),
+        "vehicles": n_veh,
+        "fixes_per_message": batch,
+        "bridges": bridges,
+        "stores": stores,
+        "cpu_s": cpu,
+        "loadavg_before": [round(x, 2) for x in load_before],
+        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        "completed": done_at is not None,
+        "duplicate_examples": [list(map(str, r)) for r in dup_rows],
+        "quarantine_examples": [list(map(str, r)) for r in q_examples],
+    }
+    if json_out:
+        typer.echo(json.dumps(result))
+    else:
+        for k, v in result.items():
+            typer.echo(f"{k:28} {v}")
