@@ -6,7 +6,7 @@ from dispatch_helpers import CUSTOMERS, DEPOT, HOME, T0, TENANT, World
 
 from cloud.optimizer.dispatch.commands import plan_command
 from cloud.optimizer.dispatch.messages import BREAKDOWN, REPAIRED, STOP_COMPLETED
-from cloud.optimizer.dispatch.planner import Fix
+from cloud.optimizer.dispatch.planner import Fix, committed_stop
 from flota_wire import AckStatus, Channel, Command, CommandAck, decode, encode, topic
 
 FAR = [(60.30, 24.94, "far-1"), (60.31, 24.96, "far-2")]
@@ -141,3 +141,44 @@ def test_a_broken_down_van_is_emptied_and_its_jobs_and_goods_go_to_the_other() -
     assert r2.solved is not None
     assert set(r2.solved.assigned.values()) <= {holder, other}
     assert r2.solved.unassigned == {}
+
+
+def test_after_a_completed_stop_the_next_one_is_committed_and_pairs_stay_on_their_van() -> None:
+    w = World(vans=2)
+    for lat, lon, oid in CUSTOMERS[:3]:
+        w.order(oid, lat, lon)
+    w.send(type="order", tenant=TENANT, depot=DEPOT, id="pair-1", kind="pair", demand=[5],
+           pickup={"location": {"lat": 60.19, "lon": 24.92}},
+           delivery={"location": {"lat": 60.21, "lon": 24.99}})  # fmt: skip
+    plans = {p.vehicle: p for p in w.replan(T0 + 1).plans}
+    holder = next(v for v, p in plans.items() if "pair-1" in {s.order for s in p.stops})
+    stops = plans[holder].keys
+    _ack(w, holder, plans[holder].version)
+    state = w.d.vehicles[(TENANT, holder)]
+    assert committed_stop(state, {o.doc.id: o for o in w.d.orders.values()}) == stops[0]
+    order, task = stops[0]
+    w.event(holder, STOP_COMPLETED, now=T0 + 300, order=order, task=task)
+    assert committed_stop(state, {o.doc.id: o for o in w.d.orders.values()}) == stops[1]
+    # Once picked up, the pair's goods are on that van: its delivery stays there, even with the
+    # other van idle at the depot.
+    w.event(holder, STOP_COMPLETED, now=T0 + 400, order="pair-1", task="pickup")
+    w.order("x", 60.21, 24.99, now=T0 + 400)
+    r = w.replan(T0 + 420)
+    assert r.solved is not None
+    assert r.solved.assigned["pair-1"] == holder
+    after = next(p for p in r.plans if p.vehicle == holder)
+    assert ("pair-1", "pickup") not in after.keys
+    assert ("pair-1", "delivery") in after.keys
+
+
+def test_a_depot_without_usable_vehicles_reports_every_order_unassigned() -> None:
+    w = World(vans=1)
+    lat, lon, oid = CUSTOMERS[0]
+    w.order(oid, lat, lon)
+    w.send(type="vehicle", tenant=TENANT, depot=DEPOT, vehicle="van-0", capacity=[100],
+           active=False)  # fmt: skip
+    r = w.replan(T0 + 1)
+    assert r.plans == []  # it never had a plan: nothing to withdraw
+    assert r.solved is not None
+    assert r.solved.unassigned == {oid: "no_vehicle"}
+    assert w.d.orders[(TENANT, oid)].reason == "no_vehicle"
