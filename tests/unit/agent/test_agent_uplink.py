@@ -3,6 +3,7 @@ are counted and never raise; and the settings refuse what a vehicle must not sta
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -87,3 +88,18 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     assert s.client_id == "acme.van-1"
     assert s.outbox_path == tmp_path / "outbox.sqlite"
     assert s.reporting().heading_deg == 15.0
+
+
+def test_lean_entry_point_refuses_bad_settings(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from edge_agent.__main__ import main
+
+    for name in list(os.environ):
+        if name.startswith("FLOTA_AGENT_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("FLOTA_AGENT_MQTT_PASSWORD", "changeme")
+    assert main(["--log-level", "ERROR"]) == 2
+    err = capsys.readouterr().err
+    assert "bad settings" in err
+    assert "tenant" in err
