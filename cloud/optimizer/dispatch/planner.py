@@ -140,16 +140,22 @@ def build(
     by_id = {o.doc.id: o for o in orders}
     usable = [v for v in vehicles if v.usable]
     dims = len(usable[0].doc.capacity) if usable else 0
-    fleet: list[VehicleState] = []
+    fleet: list[tuple[VehicleState, TimeWindow]] = []
     for v in usable:
         if len(v.doc.capacity) != dims:
             b.notes.append(f"vehicle {v.doc.vehicle}: capacity dimensions differ; left out")
             continue
-        fleet.append(v)
-    ids = {v.doc.vehicle for v in fleet}
-    commits = {v.doc.vehicle: committed_stop(v, by_id) for v in fleet}
+        shift_start = max(0.0, v.doc.shift.start - now, v.available_from_s - now)
+        shift_end = math.inf if v.doc.shift.end is None else v.doc.shift.end - now
+        shift_end = min(shift_end, b.depot_window.end)
+        if shift_end < shift_start:
+            b.notes.append(f"vehicle {v.doc.vehicle}: shift over; left out")
+            continue
+        fleet.append((v, TimeWindow(shift_start, shift_end)))
+    ids = {v.doc.vehicle for v, _ in fleet}
+    commits = {v.doc.vehicle: committed_stop(v, by_id) for v, _ in fleet}
     committed_by = {k: vid for vid, k in commits.items() if k is not None}
-    broken = {v.doc.vehicle: v for v in vehicles if not v.usable}
+    broken = {v.doc.vehicle: v for v in vehicles if v.doc.vehicle not in ids}
 
     for order in orders:
         if not order.pending:
@@ -205,22 +211,15 @@ def build(
                    skills=doc.skills, allowed_vehicles=[holder] if holder else [])  # fmt: skip
         b.jobs[doc.id] = _JobInfo(doc.id, (("pickup", pick), ("delivery", visits[1])))
 
-    for v in fleet:
+    for v, shift in fleet:
         fix = positions.get(v.doc.vehicle)
         fresh = fix is not None and now - fix.time_s <= cfg.position_max_age_s
         start = m.add_location(fix.lon, fix.lat) if fix is not None and fresh else b.depot_loc
-        shift_start = max(0.0, (v.doc.shift.start or 0.0) - now, v.available_from_s - now)
-        shift_end = math.inf if v.doc.shift.end is None else v.doc.shift.end - now
-        shift_end = min(shift_end, b.depot_window.end)
-        if shift_end < shift_start:
-            b.notes.append(f"vehicle {v.doc.vehicle}: shift over; left out")
-            commits[v.doc.vehicle] = None
-            continue
         commit = commits[v.doc.vehicle]
         info = b.jobs.get(commit[0]) if commit else None
         locked = [commit[0]] if locks and commit and info and len(info.tasks) == 1 else []
         m.add_vehicle(v.doc.vehicle, v.doc.capacity, start=start, end=b.depot_loc,
-                      shift=TimeWindow(shift_start, shift_end), skills=v.doc.skills,
+                      shift=shift, skills=v.doc.skills,
                       locked=locked)  # fmt: skip
     return b, commits
 

@@ -182,3 +182,20 @@ def test_a_depot_without_usable_vehicles_reports_every_order_unassigned() -> Non
     assert r.solved is not None
     assert r.solved.unassigned == {oid: "no_vehicle"}
     assert w.d.orders[(TENANT, oid)].reason == "no_vehicle"
+
+
+def test_a_van_whose_shift_ended_hands_over_its_committed_stops() -> None:
+    w = World(vans=1)
+    w.send(type="vehicle", tenant=TENANT, depot=DEPOT, vehicle="van-0", capacity=[100],
+           shift=[T0 - 3600, T0 + 1200])  # fmt: skip
+    lat, lon, oid = CUSTOMERS[0]
+    w.order(oid, lat, lon, windows=[[T0, T0 + 10 * 3600]])
+    first = {p.vehicle: p for p in w.replan(T0 + 1).plans}
+    assert set(first) == {"van-0"}
+    _ack(w, "van-0", 1)  # committed: it is on its way
+    w.send(T0 + 100, type="vehicle", tenant=TENANT, depot=DEPOT, vehicle="late-shift",
+           capacity=[100], shift=[T0 + 1800, T0 + 10 * 3600])  # fmt: skip
+    later = {p.vehicle: p for p in w.replan(T0 + 1300).plans}  # van-0's shift is over
+    assert later["van-0"].stops == ()
+    assert later["van-0"].version == 2
+    assert [s.order for s in later["late-shift"].stops] == [oid]
