@@ -306,7 +306,7 @@ def run(
                 "SELECT vehicle_id, seq, fix_time::text, received_at::text FROM quarantine "
                 "WHERE reason <> 'duplicate' ORDER BY vehicle_id, seq LIMIT 8"
             ).fetchall()
-            reasons = dict(
+            reasons: dict[str, int] = dict(
                 wconn.execute(
                     "SELECT reason, count(*) FROM quarantine "
                     "WHERE reason <> 'duplicate' OR fix_time > %s GROUP BY reason",
@@ -356,5 +356,5 @@ def run(
     if json_out:
         typer.echo(json.dumps(result))
     else:
-        for k, v in result.items():
-            typer.echo(f"{k:28} {v}")
+        for name, value in result.items():
+            typer.echo(f"{name:28} {value}")

@@ -58,3 +58,39 @@ def geo(
         t.start()
     for t in threads:
         t.join()
+
+
+@app.command("maintain")
+def maintain(
+    once: bool = typer.Option(False, "--once", help="One pass, then exit (cron, tests)."),
+    json_logs: bool = typer.Option(False, "--json-logs", help="Log one JSON object per line."),
+) -> None:
+    """Retention (native policy or our own drop of whole chunks) and hourly/daily rollups.
+
+    Configured by FLOTA_DATABASE_URL, FLOTA_RETENTION_FIXES_DAYS (90),
+    FLOTA_RETENTION_QUARANTINE_DAYS (30), FLOTA_RETENTION_EVENTS_DAYS (365),
+    FLOTA_ROLLUP_LOOKBACK_HOURS (48), FLOTA_MAINTAIN_INTERVAL_S (300), FLOTA_METRICS_PORT."""
+    import json
+
+    from cloud.db.connection import connect
+    from cloud.ingest.logs import use_json_logs
+    from cloud.ingest.maintain import maintain_once, run_loop
+    from cloud.ingest.metrics import IngestMetrics
+    from cloud.settings import MaintainSettings
+
+    if json_logs:
+        use_json_logs()
+    settings = MaintainSettings()  # type: ignore[call-arg]  # fields come from the environment
+    metrics = IngestMetrics("maintain")
+    if once:
+        with connect(settings.database_url.get_secret_value(), autocommit=True) as conn:
+            result = maintain_once(conn, settings, metrics=metrics)
+        typer.echo(json.dumps(
+            {"partitions_created": result.partitions_created, "dropped": result.dropped,
+             "rollup_rows": result.rollup_rows, "failed": result.failed}
+        ))  # fmt: skip
+        if result.failed:
+            raise typer.Exit(1)
+        return
+    metrics.serve(settings.metrics_port)
+    run_loop(settings, _stop_on_signals(), metrics)
