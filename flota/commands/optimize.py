@@ -139,6 +139,8 @@ def serve(
     vehicles (commands topic), acknowledgements recorded. Settings: FLOTA_* (docs/dispatch.md)."""
     import contextlib
     import logging
+    import signal
+    import threading
 
     from pydantic import ValidationError
 
@@ -158,5 +160,9 @@ def serve(
     except (ValidationError, ValueError) as err:
         typer.echo(f"error: bad settings: {err}", err=True)
         raise typer.Exit(2) from err
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    stop = threading.Event()  # SIGTERM / SIGINT: finish the current step, close cleanly
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
     with contextlib.suppress(KeyboardInterrupt):
-        DispatchService(settings).run()
+        DispatchService(settings).run(stop)
