@@ -107,6 +107,9 @@ class StoreSettings(KafkaSettings, DatabaseSettings):
     """`flota ingest store`: Kafka -> database."""
 
     consumer_group: str = "flota-store"
+    group_instance_id: str | None = None
+    """Kafka static membership: a store restarted with the same id takes its partitions back at
+    once instead of waiting out the session timeout (one distinct id per store process)."""
     batch_max_records: int = Field(5000, ge=1)
     """Kafka records per batch (one transaction); a record holds one MQTT message's fixes."""
     batch_max_wait_ms: int = Field(200, ge=1)
@@ -145,6 +148,8 @@ class DispatchSettings(KafkaSettings, DatabaseSettings):
     """Re-optimise a depot with open orders at least this often (fresh positions)."""
     dispatch_late_after_s: float = Field(default=300.0, gt=0)
     """A vehicle this far past the ETA of its next stop counts as running late."""
+    dispatch_position_check_s: float = Field(default=30.0, gt=0)
+    """How often the vehicles' latest positions are compared with their plans (lateness)."""
     dispatch_eta_tolerance_s: float = Field(default=120.0, ge=0)
     """Same stops, ETAs within this: the vehicle's plan has not changed (no new version)."""
     dispatch_position_max_age_s: float = Field(default=6 * 3600.0, gt=0)

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from cloud.optimizer import solve
+from cloud.optimizer import ConstantSpeed, GreatCircleMatrix, solve
 from cloud.optimizer.dispatch.messages import (
     BREAKDOWN,
     LATE,
@@ -42,6 +42,7 @@ from cloud.optimizer.dispatch.state import (
     VehiclePlan,
     VehicleState,
 )
+from cloud.optimizer.model import Location
 from flota_wire import AckStatus, CommandAck
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class DispatchConfig:
     settle_s: float = 1.0  # wait after the first trigger so a burst makes one solve
     refresh_s: float = 300.0  # re-optimise a depot with open orders at least this often
     late_after_s: float = 300.0  # this far past the next stop's ETA: running late
+    position_check_s: float = 30.0  # how often positions are compared with the plans
     eta_tolerance_s: float = 120.0  # same stops, ETAs within this: plan unchanged
     planner: PlannerConfig = field(default_factory=PlannerConfig)
 
@@ -90,6 +92,7 @@ class Dispatcher:
         self.depots: dict[DepotKey, DepotState] = {}
         self.vehicles: dict[VehicleKey, VehicleState] = {}
         self.orders: dict[tuple[str, str], OrderState] = {}  # (tenant, order id)
+        self._positions_checked_s = float("-inf")
 
     # -- state ---------------------------------------------------------------------------
     def depot(self, tenant: str, depot: str) -> DepotState:
@@ -200,6 +203,9 @@ class Dispatcher:
             if nxt is not None and now > nxt.eta_s + cfg.late_after_s:
                 v.late_flagged_version = plan.version
                 self.depot(v.doc.tenant, v.doc.depot).touch("late_detected", settled)
+        if now - self._positions_checked_s >= cfg.position_check_s:
+            self._positions_checked_s = now
+            self._check_positions(now, settled)
         out = []
         busy = {(o.doc.tenant, o.doc.depot) for o in self.orders.values() if o.pending}
         for key, d in self.depots.items():
@@ -211,6 +217,31 @@ class Dispatcher:
             if now - d.dirty_since_s >= cfg.settle_s and now - d.last_solve_s >= cfg.min_interval_s:
                 out.append(key)
         return out
+
+    def _check_positions(self, now: float, settled: float) -> None:
+        """Running late, seen from where the vehicle is: from its latest position, its next
+        stop cannot be reached before that stop's ETA + LATE_AFTER_S."""
+        cfg = self.config.planner
+        watch: dict[str, list[tuple[VehicleState, PlannedStop]]] = {}
+        for v in self.vehicles.values():
+            plan = v.current
+            if plan is None or not v.usable or v.late_flagged_version >= plan.version:
+                continue
+            nxt = self._next_stop(v, plan)
+            if nxt is not None:
+                watch.setdefault(v.doc.tenant, []).append((v, nxt))
+        matrix = GreatCircleMatrix(circuity=cfg.circuity, speeds=ConstantSpeed(cfg.speed_mps))
+        for tenant, pairs in watch.items():
+            fixes = self.positions(tenant, [v.doc.vehicle for v, _ in pairs])
+            for v, stop in pairs:
+                fix = fixes.get(v.doc.vehicle)
+                if fix is None or now - fix.time_s > cfg.position_max_age_s:
+                    continue
+                here, there = Location(fix.lon, fix.lat), Location(stop.lon, stop.lat)
+                travel = float(matrix.matrices([here, there])[1][0, 1])
+                if max(now, fix.time_s) + travel > stop.eta_s + self.config.late_after_s:
+                    v.late_flagged_version = v.last_version
+                    self.depot(tenant, v.doc.depot).touch("late_position", settled)
 
     def _next_stop(self, v: VehicleState, plan: VehiclePlan) -> PlannedStop | None:
         for stop in plan.stops:

@@ -65,6 +65,7 @@ def config_from(settings: DispatchSettings) -> DispatchConfig:
         settle_s=settings.dispatch_settle_s,
         refresh_s=settings.dispatch_refresh_s,
         late_after_s=settings.dispatch_late_after_s,
+        position_check_s=settings.dispatch_position_check_s,
         eta_tolerance_s=settings.dispatch_eta_tolerance_s,
         planner=PlannerConfig(
             time_limit_s=settings.dispatch_time_limit_s,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dispatch_helpers import CUSTOMERS, DEPOT, T0, TENANT, World
 
 from cloud.optimizer.dispatch.messages import LATE, STOP_COMPLETED
+from cloud.optimizer.dispatch.planner import Fix
 from flota_wire import AckStatus, CommandAck
 
 KEY = (TENANT, DEPOT)
@@ -58,3 +59,20 @@ def test_running_late_from_the_plan_and_from_an_event() -> None:
     late = w.replan(now + 10)
     assert "late" in late.trigger.split(",")
     assert late.plans[0].stops[0].eta_s >= now + 1200
+
+
+def test_a_position_too_far_from_the_next_stop_is_running_late() -> None:
+    w = World(vans=1, late_after_s=300.0, refresh_s=1e6, position_check_s=30.0)
+    lat, lon, oid = CUSTOMERS[0]
+    w.order(oid, lat, lon)
+    plan = w.replan(T0 + 1).plans[0]
+    assert plan.stops[0].eta_s - T0 < 600
+    w.fixes["van-0"] = Fix(lat - 0.001, lon, T0 + 60)  # on time, next to the customer
+    assert w.d.due(T0 + 61) == []
+    w.fixes["van-0"] = Fix(60.45, 24.94, T0 + 85)  # 30 km away: an hour from the stop
+    assert w.d.due(T0 + 90) == []  # the last check was 29 s ago: not yet
+    assert w.d.due(T0 + 92) == [KEY]
+    replan = w.replan(T0 + 92)
+    assert replan.trigger == "late_position"
+    assert replan.plans[0].stops[0].eta_s > T0 + 3000  # from where it really is
+    assert w.d.due(T0 + 200) == []  # flagged once per plan version
