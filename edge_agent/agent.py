@@ -87,7 +87,7 @@ class Agent:
         self.outbox = Outbox(s.outbox_path, s.outbox_limits(), first_seq=s.first_seq())
         self.pipeline = FixPipeline(self.outbox, s.reporting())
         self.live: dict[str, float] = {
-            **s.reporting_kwargs(),
+            **{f"report_{k}": v for k, v in s.reporting_kwargs().items()},
             "batch_interval_s": s.batch_interval_s,
             "sensor_interval_s": s.sensor_interval_s,
         }
@@ -414,12 +414,16 @@ class Agent:
             item = None
         while item is not None:
             kind, payload = item
-            if kind == "gps":
-                self._on_gps(payload)
-            elif kind == "mcu":
-                self._on_mcu(payload)
-            elif kind == "obd":
-                self._on_obd(payload)
+            try:
+                if kind == "gps":
+                    self._on_gps(payload)
+                elif kind == "mcu":
+                    self._on_mcu(payload)
+                elif kind == "obd":
+                    self._on_obd(payload)
+            except Exception:  # a bug on one input must not stop the vehicle's agent
+                self.counters[f"{kind}_input_errors"] += 1
+                log.exception("agent: handling %s input failed", kind)
             try:
                 item = self.inbox.get_nowait()
             except queue.Empty:
@@ -430,7 +434,11 @@ class Agent:
                 cmd = self.commands.get_nowait()
             except queue.Empty:
                 break
-            self.processor.handle(cmd)
+            try:
+                self.processor.handle(cmd)
+            except Exception:
+                self.counters["command_errors"] += 1
+                log.exception("agent: command %s failed outside its handler", cmd.id)
         self._periodic(time.monotonic())
 
     def start(self) -> None:

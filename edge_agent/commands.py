@@ -141,6 +141,9 @@ class CommandProcessor:
             validated = handler.validate(cmd.payload)
         except CommandRejectedError as err:
             return AckStatus.REJECTED, str(err)[:256]
+        except Exception as err:  # a validator bug: refuse the command, keep the agent
+            log.exception("validating %s failed", cmd.id)
+            return AckStatus.REJECTED, f"invalid: {type(err).__name__}: {err}"[:256]
         self.versions[cmd.id] = cmd.version
         write_atomic(self.state_path, json.dumps(self.versions, sort_keys=True).encode())
         self.ack(cmd, AckStatus.ACCEPTED, None)

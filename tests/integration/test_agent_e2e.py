@@ -291,3 +291,61 @@ def test_agent_outbox_over_its_cap_drops_oldest_positions_exactly_never_events(
     finally:
         relay.down()
         gps.close()
+
+
+def test_commands_travel_from_kafka_to_the_agent_and_acks_back(
+    cloud: Store, kafka_bootstrap: str, mqtt_broker: MqttBroker, tmp_path: Path
+) -> None:
+    from kafka import KafkaConsumer, KafkaProducer
+
+    from flota_wire import AckStatus, Command, CommandKind, encode
+    from flota_wire.jsoncodec import decode_command_ack
+
+    dev = mqtt_broker.devices[3]
+    prefix = cloud.settings.kafka_topic_prefix
+    gps = GpsPeer()
+    settings = _settings(dev, mqtt_broker.port, tmp_path / "state", gps.path)
+    now_us = time.time_ns() // 1000
+    plan = Command(1, "plan-e2e", 3, CommandKind.ROUTE_PLAN,
+                   {"plan_id": "p-9", "stops": [{"id": "s1", "lat": 60.17, "lon": 24.94}]},
+                   now_us)  # fmt: skip
+    config = Command(2, "cfg-e2e", 1, CommandKind.CONFIG, {"report_heading_deg": 15}, now_us)
+    stale = Command(3, "old-e2e", 1, CommandKind.CONFIG, {"batch_interval_s": 5}, now_us - 10,
+                    expires_at_us=now_us - 5)  # fmt: skip
+    key = f"{dev.tenant}/{dev.vehicle}".encode()
+    try:
+        with Running(settings) as run:
+            run.wait(lambda: run.agent.uplink.connected, 30, "the agent to connect")
+            time.sleep(1.0)  # SUBACK for down/commands
+            producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+            for cmd in (plan, config, stale):
+                producer.send(f"{prefix}.commands.v1", key=key, value=encode(cmd))
+            producer.flush(30)
+            producer.close()
+            run.wait(lambda: run.agent.processor.counters["applied"] >= 2, 90, "commands applied")
+            run.wait(lambda: run.agent.outbox.message_rows == 0, 30, "acks to leave the outbox")
+            assert run.agent.route_plan.current is not None
+            assert run.agent.route_plan.current["plan_id"] == "p-9"
+            assert run.agent.pipeline.policy.config.heading_deg == 15.0
+        consumer = KafkaConsumer(
+            f"{prefix}.command-acks.v1",
+            bootstrap_servers=kafka_bootstrap,
+            auto_offset_reset="earliest",
+            consumer_timeout_ms=5000,
+        )
+        acks = {}
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(acks) < 5:
+            for rec in consumer:
+                if rec.key == key:
+                    ack = decode_command_ack(rec.value)
+                    acks[(ack.command_id, ack.status)] = ack
+        consumer.close()
+        assert set(acks) == {
+            ("plan-e2e", AckStatus.ACCEPTED), ("plan-e2e", AckStatus.APPLIED),
+            ("cfg-e2e", AckStatus.ACCEPTED), ("cfg-e2e", AckStatus.APPLIED),
+            ("old-e2e", AckStatus.REJECTED),
+        }  # fmt: skip
+        assert acks[("old-e2e", AckStatus.REJECTED)].reason == "expired"
+    finally:
+        gps.close()
