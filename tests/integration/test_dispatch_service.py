@@ -201,5 +201,14 @@ def test_orders_become_plans_acks_are_recorded_and_cancel_replans(
         ).fetchall()
     assert status == ("cancelled",)
     assert [v[0] for v in versions] == list(range(1, after.version + 1))
+
+    # The cancelled id cannot come back as a new order.
+    _send(producer, name, {"type": "order", "tenant": TENANT, "depot": DEPOT, "id": victim,
+                           "kind": "delivery", "location": {"lat": 60.2, "lon": 24.9}})  # fmt: skip
+    producer.flush()
+    deadline = time.monotonic() + 30
+    while service.stats.bad["order_closed"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert service.stats.bad["order_closed"] == 1
     commands.consumer.close()
     producer.close()

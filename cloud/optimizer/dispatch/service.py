@@ -138,6 +138,9 @@ class DispatchService:
         except MessageError as err:
             self._bad("orders", rec, err)
             return
+        if isinstance(doc, OrderDoc) and self._closed(doc):
+            self._bad("order_closed", rec, f"order {doc.tenant}/{doc.id} is done or cancelled")
+            return
         d.apply_doc(doc, now)
         if isinstance(doc, OrderDoc | CancelDoc):
             order = d.orders.get((doc.tenant, doc.id))
@@ -147,6 +150,12 @@ class DispatchService:
             store.save_depot(self.conn, d.depot(doc.tenant, doc.depot))
         elif isinstance(doc, VehicleDoc):
             store.save_vehicle(self.conn, d.vehicles[(doc.tenant, doc.vehicle)])
+
+    def _closed(self, doc: OrderDoc) -> bool:
+        known = self.dispatcher.orders.get((doc.tenant, doc.id))
+        if known is not None:
+            return known.status != "open"
+        return store.order_closed(self.conn, doc.tenant, doc.id)
 
     def _apply_event(self, rec: ConsumerRecord, now: float) -> None:
         d = self.dispatcher

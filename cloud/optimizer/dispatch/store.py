@@ -101,6 +101,15 @@ def save_order(conn: Conn, o: OrderState) -> None:
     )
 
 
+def order_closed(conn: Conn, tenant: str, order_id: str) -> bool:
+    """Done or cancelled (the memory forgets closed orders; their ids stay taken)."""
+    row = conn.execute(
+        "SELECT status FROM dispatch_orders WHERE tenant_id = %s AND order_id = %s",
+        (tenant, order_id),
+    ).fetchone()
+    return row is not None and row[0] != "open"
+
+
 def save_plan(conn: Conn, plan: VehiclePlan, payload: Mapping[str, Any], seq: int) -> None:
     """Reserve the plan's version before its command is produced (the primary key refuses a
     version given twice)."""
