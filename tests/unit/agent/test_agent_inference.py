@@ -77,3 +77,16 @@ def test_calm_drive_and_ignition(agent: Agent) -> None:
     for mask in (1, 1, 0, 1):
         agent._on_mcu([DigitalInputs(mask, 0, None)])
     assert [e.kind for e in _events(agent)] == ["ignition_off", "ignition_on"]
+
+
+def test_config_command_reaches_the_live_policy_and_acks_are_queued(agent: Agent) -> None:
+    from flota_wire import AckStatus, Command, CommandKind
+    from flota_wire.jsoncodec import decode_command_ack
+
+    payload = {"report_heading_deg": 15, "batch_interval_s": 5}
+    cmd = Command(1, "cfg", 1, CommandKind.CONFIG, payload, time.time_ns() // 1000)
+    assert agent.processor.handle(cmd) is AckStatus.APPLIED
+    assert agent.pipeline.policy.config.heading_deg == 15.0
+    assert agent.uplink.config.batch_interval_s == 5.0
+    acks = [decode_command_ack(m.payload) for m in agent.outbox.messages_after("acks", 0, 10)]
+    assert [a.status for a in acks] == [AckStatus.ACCEPTED, AckStatus.APPLIED]
