@@ -57,11 +57,15 @@ def outbox(
         Path("/var/lib/flota-agent"), "--state-dir", help="The agent's FLOTA_AGENT_STATE_DIR."
     ),
 ) -> None:
-    """Print the outbox's queue sizes, counters and integrity check (read-only use is safe
-    while the agent runs: WAL readers do not block it)."""
+    """Print the outbox's queue sizes, counters and integrity check (safe while the agent
+    runs: WAL lets it read beside the writer)."""
     from edge_agent.outbox import Outbox
 
-    box = Outbox(state_dir / "outbox.sqlite")
+    path = state_dir / "outbox.sqlite"
+    if not path.exists():
+        typer.echo(f"no outbox at {path}", err=True)
+        raise typer.Exit(1)
+    box = Outbox(path)
     try:
         out = box.stats()
         out["integrity_ok"] = box.integrity_ok()
