@@ -19,9 +19,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from flota_wire import topics as wt
 from flota_wire.acks import decode_stored_ack
-from flota_wire.codec import encode
+from flota_wire.codec import decode, encode
 from flota_wire.errors import WireError
-from flota_wire.schema import DeviceState, Fix
+from flota_wire.schema import AckStatus, Command, CommandAck, DeviceState, Fix
 from flota_wire.telemetry import encode_telemetry
 from flota_wire.tracesim import batches, simulate_city
 
@@ -41,6 +41,8 @@ class SimVehicle:
     sent: dict[int, Fix] = field(default_factory=dict)  # seq -> fix, until acknowledged
     acked: set[int] = field(default_factory=set)
     published: int = 0
+    plans: dict[int, int] = field(default_factory=dict)  # plan version -> stops
+    bad_downlink: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -51,13 +53,19 @@ class SimVehicle:
         )
         self.client.username_pw_set(self.vehicle, "demo-device-" + uuid.uuid4().hex)
         self._connections = 0
+        self._acks = 0
         state = wt.topic(self.tenant, self.vehicle, wt.Channel.STATE)
         self.client.will_set(state, self._state(online=False), qos=1, retain=True)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
 
     def _on_connect(self, client: mqtt.Client, *_: object) -> None:
-        client.subscribe(wt.topic(self.tenant, self.vehicle, wt.Channel.STORED), qos=1)
+        client.subscribe(
+            [
+                (wt.topic(self.tenant, self.vehicle, wt.Channel.STORED), 1),
+                (wt.topic(self.tenant, self.vehicle, wt.Channel.COMMANDS), 1),
+            ]
+        )
         client.publish(
             wt.topic(self.tenant, self.vehicle, wt.Channel.STATE),
             self._state(online=True),
@@ -72,9 +80,13 @@ class SimVehicle:
         )
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic.endswith(wt.Channel.COMMANDS.value):
+            self._on_command(msg)
+            return
         try:
             ack = decode_stored_ack(bytes(msg.payload))
         except WireError as err:
+            self.bad_downlink += 1
             log.warning("%s: undecodable stored-ack: %s", self.vehicle, err)
             return
         with self.lock:
@@ -82,6 +94,33 @@ class SimVehicle:
                 for seq in range(first, last + 1):
                     if self.sent.pop(seq, None) is not None:
                         self.acked.add(seq)
+
+    def _on_command(self, msg: mqtt.MQTTMessage) -> None:
+        """Accept a route plan and acknowledge it (the agent's command handling, simplified)."""
+        try:
+            command = decode(msg.topic, bytes(msg.payload)).message
+        except WireError as err:
+            self.bad_downlink += 1
+            log.warning("%s: undecodable command: %s", self.vehicle, err)
+            return
+        if not isinstance(command, Command):
+            self.bad_downlink += 1
+            return
+        stops = command.payload.get("stops", []) if isinstance(command.payload, dict) else []
+        with self.lock:
+            self.plans[command.version] = len(stops)
+            self._acks += 1
+            ack_seq = self._acks
+        ack = CommandAck(
+            seq=ack_seq,
+            command_id=command.id,
+            command_version=command.version,
+            status=AckStatus.APPLIED,
+            time_us=int(time.time() * 1e6),
+        )
+        self.client.publish(
+            wt.topic(self.tenant, self.vehicle, wt.Channel.COMMAND_ACKS), encode(ack), qos=1
+        )
 
     def start(self) -> None:
         self.client.connect(self.host, self.port, keepalive=30)

@@ -22,6 +22,7 @@ from typing import Any
 
 from flota.demo.fleet import SimVehicle
 from flota.demo.infra import Child, InfraError, spawn, start_mqtt_broker, start_tansu
+from flota.demo.orders import OrderFeed
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,22 @@ def _db_counts(url: str) -> dict[str, int]:
     assert row is not None
     assert q is not None
     return {"rows": int(row[0]), "distinct": int(row[1]), "quarantined": int(q[0])}
+
+
+def _dispatch_counts(url: str) -> dict[str, int]:
+    from cloud.db.connection import connect
+
+    with connect(url, autocommit=True) as conn:
+        ev = conn.execute("SELECT count(*) FROM events WHERE tenant_id = %s", (TENANT,)).fetchone()
+        plans = conn.execute(
+            "SELECT count(*) FILTER (WHERE pushed_at IS NOT NULL),"
+            " count(*) FILTER (WHERE acked_at IS NOT NULL) FROM dispatch_plans"
+            " WHERE tenant_id = %s",
+            (TENANT,),
+        ).fetchone()
+    assert ev is not None
+    assert plans is not None
+    return {"events": int(ev[0]), "plans_pushed": int(plans[0]), "plans_acked": int(plans[1])}
 
 
 def _stored_seqs(url: str) -> set[tuple[str, int]]:
@@ -93,11 +110,17 @@ def run_demo(
             "FLOTA_DATABASE_URL": url,
             # amqtt has no shared subscriptions; one bridge then subscribes plainly.
             "FLOTA_SHARE_GROUP": "bridge" if mqtt_kind == "mosquitto" else "",
+            # Re-plan quickly: the demo's orders arrive every few seconds.
+            "FLOTA_DISPATCH_TIME_LIMIT_S": "2",
+            "FLOTA_DISPATCH_MIN_INTERVAL_S": "5",
+            "FLOTA_DISPATCH_SETTLE_S": "1",
         })  # fmt: skip
         flota = [sys.executable, "-m", "flota"]
         children.append(spawn("bridge", [*flota, "bridge", "run"], workdir, env))
         children.append(spawn("store", [*flota, "ingest", "store"], workdir, env))
-        _say("bridge and store started; starting the fleet")
+        children.append(spawn("geo", [*flota, "ingest", "geo"], workdir, env))
+        children.append(spawn("dispatch", [*flota, "optimize", "serve"], workdir, env))
+        _say("bridge, store, geo and dispatch started; starting the fleet and the orders")
         for i in range(vehicles):
             v = SimVehicle(TENANT, f"veh-{i + 1:03d}", seed=i + 1, host="127.0.0.1",
                            port=mqtt_port)  # fmt: skip
@@ -107,12 +130,14 @@ def run_demo(
         threads = [
             threading.Thread(target=v.drive, args=(drive_s, stop), daemon=True) for v in fleet
         ]
+        feed = OrderFeed(bootstrap, "flota", TENANT, [v.vehicle for v in fleet])
+        threads.append(threading.Thread(target=feed.run, args=(stop,), daemon=True))
         for t in threads:
             t.start()
         ready_at: float | None = None
         t_drive = time.monotonic()
         last_resend = time.monotonic()
-        while any(t.is_alive() for t in threads):
+        while any(t.is_alive() for t in threads[:-1]):
             time.sleep(2.0)
             for c in children:
                 if not c.alive():
@@ -126,7 +151,12 @@ def run_demo(
                 for v in fleet:
                     v.resend_unacked()
             sent = sum(v.published for v in fleet)
-            _say(f"t={time.monotonic() - t_drive:5.0f}s sent={sent} acknowledged={acked}")
+            plans = sum(len(v.plans) for v in fleet)
+            _say(
+                f"t={time.monotonic() - t_drive:5.0f}s fixes sent={sent} stored+acked={acked}"
+                f" orders={feed.sent} plans received={plans}"
+            )
+        stop.set()
         # Drain: resend whatever is unacknowledged until everything is stored (bounded).
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and any(v.sent for v in fleet):
@@ -134,7 +164,9 @@ def run_demo(
             if any(v.sent for v in fleet):
                 for v in fleet:
                     v.resend_unacked()
+        feed.close()
         counts = _db_counts(url)
+        dispatch = _dispatch_counts(url)
         stored = _stored_seqs(url)
         sent_keys = {(v.vehicle, s) for v in fleet for s in (*v.acked, *v.sent)}
         lost = len(sent_keys - stored)
@@ -145,9 +177,10 @@ def run_demo(
             "lost": lost,
             "duplicates": counts["rows"] - counts["distinct"],
             "quarantined": counts["quarantined"],
-            "events": 0,  # geo processors: issue 4
-            "plans_pushed": 0,  # optimizer service: issue 5
-            "plans_acked": 0,
+            "events": dispatch["events"],
+            "plans_pushed": dispatch["plans_pushed"],
+            "plans_acked": dispatch["plans_acked"],
+            "orders": feed.sent,
             "ready_s": None if ready_at is None else round(ready_at, 1),
         }
         return summary

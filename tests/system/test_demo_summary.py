@@ -1,0 +1,31 @@
+"""`flota demo` end to end on the embedded default (embedded PostgreSQL, Tansu, an MQTT
+broker), as a user runs it: the summary must show every fix stored once and a plan acknowledged.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.slow
+def test_demo_stores_every_fix_once_and_plans_are_acknowledged() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "flota", "demo", "--vehicles", "5", "--duration", "60"],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["vehicles"] == 5
+    assert summary["fixes_sent"] >= 5 * 50  # 1 Hz for 60 s, sent in 10-s batches
+    assert summary["fixes_stored"] == summary["fixes_sent"]
+    assert summary["lost"] == 0
+    assert summary["duplicates"] == 0
+    assert summary["plans_acked"] >= 1
+    assert summary["plans_acked"] <= summary["plans_pushed"]
