@@ -44,6 +44,7 @@ def make_consumer(
     topics: list[str],
     client_id: str,
     listener: ConsumerRebalanceListener | None = None,
+    group_instance_id: str | None = None,
 ) -> KafkaConsumer:
     """A group consumer that commits offsets only when told to (after the database commit)."""
     consumer = KafkaConsumer(
@@ -59,6 +60,7 @@ def make_consumer(
         session_timeout_ms=10_000,
         heartbeat_interval_ms=3_000,
         max_poll_interval_ms=120_000,
+        group_instance_id=group_instance_id,
         **kafka_common(settings, pin_version=True),
     )
     if listener is None:

@@ -267,6 +267,7 @@ class Store:
             topics=[self.topics.telemetry, self.topics.quarantine],
             client_id="flota-store",
             listener=_Rebalance(self),
+            group_instance_id=settings.group_instance_id,
         )
         self.producer: KafkaProducer = make_producer(settings, client_id="flota-store")
 
