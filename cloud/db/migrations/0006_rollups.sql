@@ -44,7 +44,7 @@ COMMENT ON TABLE vehicle_rollup_daily IS 'Sums of vehicle_rollup_hourly per UTC 
 -- Recompute the hourly rollups of [since, until) (rounded out to whole hours) and the daily
 -- rollups of the days they touch. Returns the number of hourly rows written.
 CREATE FUNCTION flota_rollup(since timestamptz, until timestamptz,
-                             max_speed_mps double precision DEFAULT 90,
+                             jump_mps double precision DEFAULT 90,
                              max_gap_s double precision DEFAULT 60)
 RETURNS integer
 LANGUAGE plpgsql AS $$
@@ -74,14 +74,14 @@ BEGIN
     ), f AS (
         SELECT tenant_id, vehicle_id, bucket,
                count(*)::int AS fixes,
-               coalesce(sum(d) FILTER (WHERE dt > 0 AND (d - 50) / dt <= max_speed_mps), 0)
+               coalesce(sum(d) FILTER (WHERE dt > 0 AND (d - 50) / dt <= jump_mps), 0)
                    AS distance_m,
-               coalesce(sum(dt) FILTER (WHERE dt <= max_gap_s AND (d - 50) / dt <= max_speed_mps
+               coalesce(sum(dt) FILTER (WHERE dt <= max_gap_s AND (d - 50) / dt <= jump_mps
                    AND coalesce(speed_mps, d / dt) >= 0.5), 0) AS driving_s,
                coalesce(sum(dt) FILTER (WHERE dt <= max_gap_s
                    AND coalesce(speed_mps, d / dt) < 0.5), 0) AS idling_s,
                max(speed_mps) AS max_speed_mps,
-               count(*) FILTER (WHERE dt > 0 AND (d - 50) / dt > max_speed_mps)::int
+               count(*) FILTER (WHERE dt > 0 AND (d - 50) / dt > jump_mps)::int
                    AS jumps_ignored
           FROM s
          GROUP BY tenant_id, vehicle_id, bucket
