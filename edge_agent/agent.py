@@ -86,6 +86,10 @@ class Agent:
         s.state_dir.mkdir(parents=True, exist_ok=True)
         self.outbox = Outbox(s.outbox_path, s.outbox_limits(), first_seq=s.first_seq())
         self.pipeline = FixPipeline(self.outbox, s.reporting())
+        self._audit: Any = None
+        if s.audit_log is not None:
+            self._audit = s.audit_log.open("ab")
+            self.pipeline.on_commit = self._audit_commit
         self.live: dict[str, float] = {
             **{f"report_{k}": v for k, v in s.reporting_kwargs().items()},
             "batch_interval_s": s.batch_interval_s,
@@ -156,6 +160,11 @@ class Agent:
         self._next_sensors = time.monotonic() + s.sensor_interval_s
         self._next_stats = time.monotonic() + s.stats_interval_s
         self._dropped_seen = self.outbox.dropped
+
+    def _audit_commit(self, seqs: list[int], _fixes: list[Any]) -> None:
+        """After the commit: a line only ever names fixes the outbox had accepted."""
+        os.write(self._audit.fileno(), f"{seqs[0]} {seqs[-1]}\n".encode())
+        os.fsync(self._audit.fileno())
 
     # -- models ------------------------------------------------------------------------
     def _load_models(self) -> None:
@@ -455,6 +464,8 @@ class Agent:
         self._save_aligner()
         self.uplink.stop()
         self.outbox.close()
+        if self._audit is not None:
+            self._audit.close()
 
     def run(self, stop: Any) -> None:
         """Until ``stop`` (a threading.Event) is set."""

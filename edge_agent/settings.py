@@ -73,6 +73,9 @@ class AgentSettings(BaseSettings):
     # First seq of a new outbox; default: 100 x the Unix time at creation, so a device whose
     # state was wiped never reuses the seqs of its earlier life (up to 100 rows/s on average).
     outbox_first_seq: int | None = Field(default=None, ge=1, lt=2**62)
+    # Diagnostics (and the fault tests): append "first last" after every outbox commit of
+    # fixes, fsynced. Costs one more fsync per commit; off by default.
+    audit_log: Path | None = None
     events_ack: Literal["stored", "puback"] = "puback"  # until the cloud stores events
 
     report_max_interval_s: float = Field(default=30.0, gt=0)

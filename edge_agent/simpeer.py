@@ -70,7 +70,10 @@ class GpsPeer:
                     return
                 now_us = time.time_ns() // 1000
                 stamped = replace(f, time_us=now_us - now_us % round(period * 1e6))
-                os.write(self.master, nmea_epoch(stamped))
+                try:
+                    os.write(self.master, nmea_epoch(stamped))
+                except OSError:  # closed under us: the drive is over
+                    return
                 self.epochs += 1
                 nxt += period
                 self._stop.wait(max(0.0, nxt - time.monotonic()))
