@@ -142,9 +142,15 @@ class _Publisher:
         self.client.loop_start()
         self.published: dict[int, float] = {}  # last seq of a batch -> publish time
 
-    def publish(self, batches: list[tuple[int, bytes]]) -> None:
+    def publish(self, batches: list[tuple[int, bytes]], per_s: float | None = None) -> None:
+        """Publish (at ``per_s`` messages a second, else as fast as the broker takes them)."""
         infos = []
-        for last_seq, payload in batches:
+        start = time.monotonic()
+        for n, (last_seq, payload) in enumerate(batches):
+            if per_s is not None:
+                delay = start + n / per_s - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
             self.published[last_seq] = time.monotonic()
             infos.append(self.client.publish(self.topic, payload, qos=1))
         for info in infos:
@@ -157,13 +163,18 @@ class _Publisher:
 
 def run(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON line."),
-    fixes: int = typer.Option(600_000, help="Fixes to send in the timed phase (all vehicles)."),
+    fixes: int = typer.Option(
+        900_000, help="Fixes to send: 2/3 as fast as they go, 1/3 paced for the p99."
+    ),
     batch: int = typer.Option(500, help="Fixes per MQTT message (a vehicle flushing its queue)."),
     bridges: int = typer.Option(1, help="Bridge processes sharing the $share subscription."),
     stores: int = typer.Option(2, help="Store processes in one consumer group."),
     ceiling_rows: int = typer.Option(300_000, help="Rows of the raw COPY ceiling measurement."),
     profile_dir: Path | None = typer.Option(None, help="cProfile each bridge/store into DIR."),
     timeout_s: float = typer.Option(300.0, help="Give up waiting for the last fix after this."),
+    paced_fraction: float = typer.Option(
+        0.8, help="Latency phase: publish at this fraction of the measured throughput."
+    ),
 ) -> None:
     import logging
 
@@ -260,35 +271,48 @@ def run(
                 "postgres": _pids_named("postgres"),
             }
             infra0 = {k: sum(_cpu_s(p) for p in v) for k, v in infra.items()}
-            latencies: list[float] = []
             # Resent warm-up batches are duplicates by design; count only later ones.
             warm_end_s = (start_us + batch * 1_000_000) / 1e6
             seen = {k: payloads[i][0][0] for i, k in enumerate(keys)}
-            final = {k: payloads[i][-1][0] for i, k in enumerate(keys)}
-            t0 = time.monotonic()
-            threads = [
-                threading.Thread(target=p.publish, args=(b[1:],), daemon=True)
-                for p, b in zip(pubs, payloads, strict=True)
-            ]
-            for t in threads:
-                t.start()
-            deadline = t0 + timeout_s
-            done_at = None
-            while time.monotonic() < deadline:
-                now = time.monotonic()
-                m = marks()
-                for i, k in enumerate(keys):
-                    stored = m.get(k, 0)
-                    if stored > seen[k]:
-                        for last_seq, sent_at in pubs[i].published.items():
-                            if seen[k] < last_seq <= stored:
-                                latencies.append(now - sent_at)
-                        seen[k] = stored
-                if all(seen[k] >= final[k] for k in keys):
-                    done_at = now
-                    break
-                time.sleep(0.02)
-            elapsed = (done_at or time.monotonic()) - t0
+            cut = 1 + (len(payloads[0]) - 1) * 2 // 3
+
+            def phase(lo: int, hi: int, rate: float | None) -> tuple[float, list[float], bool]:
+                """Publish batches [lo, hi) of every vehicle (as fast as they go, or at
+                ``rate`` fixes/s in all); return (seconds until all stored, latencies, done)."""
+                lat: list[float] = []
+                final = {k: payloads[i][hi - 1][0] for i, k in enumerate(keys)}
+                per_vehicle_rate = None if rate is None else rate / n_veh / batch
+                threads = [
+                    threading.Thread(
+                        target=p.publish, args=(b[lo:hi], per_vehicle_rate), daemon=True
+                    )
+                    for p, b in zip(pubs, payloads, strict=True)
+                ]
+                start = time.monotonic()
+                for t in threads:
+                    t.start()
+                deadline = start + timeout_s
+                while time.monotonic() < deadline:
+                    now = time.monotonic()
+                    m = marks()
+                    for i, k in enumerate(keys):
+                        stored = m.get(k, 0)
+                        if stored > seen[k]:
+                            for last_seq, sent_at in pubs[i].published.items():
+                                if seen[k] < last_seq <= stored:
+                                    lat.append(now - sent_at)
+                            seen[k] = stored
+                    if all(seen[k] >= final[k] for k in keys):
+                        return now - start, lat, True
+                    time.sleep(0.02)
+                return time.monotonic() - start, lat, False
+
+            elapsed, saturated, done_a = phase(1, cut, None)
+            timed = n_veh * (cut - 1) * batch
+            rate = timed / elapsed
+            paced_rate = rate * paced_fraction
+            _, latencies, done_b = phase(cut, len(payloads[0]), paced_rate)
+            done_at = done_a and done_b
             cpu = {name: round(_cpu_s(p.pid) - cpu0[name], 1) for name, p in procs}
             cpu.update(
                 {k: round(sum(_cpu_s(p) for p in v) - infra0[k], 1) for k, v in infra.items()}
@@ -325,9 +349,8 @@ def run(
                     proc.kill()
             wconn.close()
     assert counts is not None
-    timed = sent - n_veh * batch
-    rate = timed / elapsed
     latencies.sort()
+    saturated.sort()
     p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] if latencies else None
     result = {
         "fixes_per_s": round(rate),
@@ -336,6 +359,10 @@ def run(
         "p99_publish_to_query_ms": None if p99 is None else round(p99 * 1000),
         "p50_publish_to_query_ms": round(latencies[len(latencies) // 2] * 1000)
         if latencies
+        else None,
+        "paced_fixes_per_s": round(paced_rate),
+        "p99_saturated_ms": round(saturated[int(0.99 * (len(saturated) - 1))] * 1000)
+        if saturated
         else None,
         "lost": sent - int(counts[0]),
         "duplicates": int(counts[0]) - int(counts[1]),
@@ -349,7 +376,7 @@ def run(
         "cpu_s": cpu,
         "loadavg_before": [round(x, 2) for x in load_before],
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
-        "completed": done_at is not None,
+        "completed": done_at,
         "duplicate_examples": [list(map(str, r)) for r in dup_rows],
         "quarantine_examples": [list(map(str, r)) for r in q_examples],
     }

@@ -75,8 +75,11 @@ def test_bridge_killed_mid_stream_loses_nothing(tmp_path: Path) -> None:
     dev = json.loads(Path(env["FLOTA_MQTT_DEVICES_FILE"]).read_text())[2]
     tag = secrets.token_hex(4)
     t0 = int(time.time() * 1e6) - 86_400_000_000
+    # The stack's broker is shared: other pipelines may acknowledge this vehicle's seqs too, so
+    # ours are drawn from a range nobody else uses.
+    seq0 = 10**12 + secrets.randbelow(10**12)
     batches = [
-        [Fix(seq=1 + i, time_us=t0 + i * 1_000_000, lat_e6=60_000_000 + i * 90, lon_e6=24_900_000,
+        [Fix(seq=seq0 + i, time_us=t0 + i * 1_000_000, lat_e6=60_000_000 + i * 90, lon_e6=24_900_000,
              speed_cmps=1000) for i in range(b * PER_BATCH, (b + 1) * PER_BATCH)]
         for b in range(BATCHES)
     ]  # fmt: skip
