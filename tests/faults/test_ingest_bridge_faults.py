@@ -79,8 +79,8 @@ def test_bridge_killed_mid_stream_loses_nothing(tmp_path: Path) -> None:
     # ours are drawn from a range nobody else uses.
     seq0 = 10**12 + secrets.randbelow(10**12)
     batches = [
-        [Fix(seq=seq0 + i, time_us=t0 + i * 1_000_000, lat_e6=60_000_000 + i * 90, lon_e6=24_900_000,
-             speed_cmps=1000) for i in range(b * PER_BATCH, (b + 1) * PER_BATCH)]
+        [Fix(seq=seq0 + i, time_us=t0 + i * 1_000_000, lat_e6=60_000_000 + i * 90,
+             lon_e6=24_900_000, speed_cmps=1000) for i in range(b * PER_BATCH, (b + 1) * PER_BATCH)]
         for b in range(BATCHES)
     ]  # fmt: skip
     payloads = [encode_telemetry(b) for b in batches]
