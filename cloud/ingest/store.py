@@ -217,17 +217,19 @@ class _Prepared:
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # untyped base
+    """Runs in kafka-python's IO thread, where no blocking consumer call is allowed: it only
+    waits for the database write in flight (so the next owner rarely replays it; a replay would
+    be harmless anyway) and tells the loop to re-seed its screen."""
+
     def __init__(self, store: Store) -> None:
         self.store = store
 
     def on_partitions_revoked(self, revoked: object) -> None:
-        # Let the batch in flight commit (and its offsets), so the next owner does not replay it.
-        self.store._complete_inflight()
+        self.store._writer_idle.wait(60)
 
     def on_partitions_assigned(self, assigned: object) -> None:
         # Another store may have written our new vehicles meanwhile: re-seed from the database.
-        self.store.screen.last.clear()
-        self.store._seeded.clear()
+        self.store._reassigned = True
 
 
 class Store:
@@ -256,6 +258,7 @@ class Store:
         self._stop = threading.Event()
         self._writer_idle = threading.Event()
         self._writer_idle.set()
+        self._reassigned = False
         self._inflight: _Prepared | None = None
         self._written: tuple[int, int, float] | None = None
         self._writer_error: BaseException | None = None
@@ -569,6 +572,11 @@ class Store:
                     max_records=self.settings.batch_max_records,
                 )
                 records = [r for recs in polled.values() for r in recs]
+                if self._reassigned:
+                    self._complete_inflight()  # its seeds must be visible first
+                    self._reassigned = False
+                    self.screen.last.clear()
+                    self._seeded.clear()
                 if records:
                     prep = self._prepare(records)
                     self._complete_inflight()  # batch N committed, then its offsets and acks
