@@ -15,8 +15,8 @@ The sequential rules, per vehicle, with ``last`` the newest accepted fix (seeded
   otherwise it becomes ``last``;
 - a LATE fix (not newer than ``last``) is judged against its time neighbours, the stored fix
   just before and just after it (from the database, through ``neighbours``) and the fixes of
-  this poll already accepted: a jump only when it is impossible from either neighbour. A late
-  fix never moves ``last``.
+  this poll already accepted: a jump only when it is impossible from every neighbour it has
+  (a good fix next to one bad stored fix is kept). A late fix never moves ``last``.
 """
 
 from __future__ import annotations
@@ -226,7 +226,9 @@ class Screen:
         j = bisect.bisect_right(accepted, (fix[0], 2**63))
         if j < len(accepted) and (nxt is None or accepted[j][0] < nxt[0]):
             nxt = accepted[j]
-        return any(
-            p is not None and validate.is_jump(p, fix[1], fix[2], fix[0], self.limits)
-            for p in (prev, nxt)
+        known = [p for p in (prev, nxt) if p is not None]
+        # A jump is impossible from every neighbour; a fix that one good neighbour explains is
+        # kept, even when the other neighbour is itself wrong.
+        return bool(known) and all(
+            validate.is_jump(p, fix[1], fix[2], fix[0], self.limits) for p in known
         )
