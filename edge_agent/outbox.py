@@ -108,6 +108,7 @@ class Outbox:
                 (max(1, int(first_seq)),),
             )
             self._seq_base = self._counter("seq_base")
+            self._last_time_us = self._counter("last_time_us:telemetry")
             self._fix_rows = self._scalar("SELECT count(*) FROM fixes")
             self._msg_rows = self._scalar("SELECT count(*) FROM messages")
             self._msg_bytes = (
@@ -141,6 +142,12 @@ class Outbox:
     @property
     def bytes_used(self) -> int:
         return self._fix_rows * FIX_ROW_BYTES + self._msg_bytes
+
+    @property
+    def last_fix_time_us(self) -> int:
+        """Time of the newest fix ever accepted (0 if none): persisted, so a restarted agent
+        does not accept the same instant again from a receiver's buffered sentences."""
+        return self._last_time_us
 
     @property
     def rows(self) -> int:
@@ -183,12 +190,16 @@ class Outbox:
                         for s, f in zip(seqs, fixes, strict=True)
                     ],
                 )
+                newest = max(f.time_us for f in fixes)
+                if newest > self._last_time_us:
+                    self._set_counter("last_time_us:telemetry", newest)
                 dropped = self._enforce_caps(len(fixes), 0)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
             self._fix_rows += len(fixes) - dropped
+            self._last_time_us = max(self._last_time_us, newest)
         if dropped:
             log.warning("outbox over its cap: dropped the %d oldest positions", dropped)
         return seqs

@@ -13,6 +13,10 @@ from edge_agent.outbox import Outbox
 from edge_agent.reporting import ReportingConfig, ReportingPolicy, Sample
 from flota_wire import Fix
 
+REPLAY_WINDOW_S = 300.0
+"""Epochs up to this much older than the newest accepted fix are taken as replays and skipped;
+older ones (a receiver whose clock stepped back) are offered to the policy as usual."""
+
 
 def to_wire_fix(fix: GpsFix, time_s: float) -> Fix:
     """The outbox row of an epoch (seq 0: the outbox assigns the real one)."""
@@ -59,6 +63,12 @@ class FixPipeline:
             t = self.clock()
             self.counters["stamped_with_system_clock"] += 1
         self.last, self.last_time_s = fix, t
+        newest_s = self.outbox.last_fix_time_us / 1e6
+        if newest_s - REPLAY_WINDOW_S < t <= newest_s:
+            # The same or an earlier instant than a fix already accepted (a receiver's buffer
+            # read again after a restart): the cloud keeps one fix per instant anyway.
+            self.counters["epoch_not_after_last_accepted"] += 1
+            return False
         if not self.policy.offer(Sample(t, fix.lat, fix.lon, fix.speed_mps, fix.track_deg)):
             return False
         self.pending.append(to_wire_fix(fix, t))

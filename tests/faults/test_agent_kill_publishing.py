@@ -137,6 +137,15 @@ def _db_seqs(url: str, dev: MqttDevice, min_seq: int) -> list[int]:
     return [int(r[0]) for r in rows]
 
 
+def _quarantined(url: str, dev: MqttDevice, seqs: list[int]) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT reason, count(*), min(detail) FROM quarantine "
+            "WHERE vehicle_id = %s AND seq = ANY(%s) GROUP BY reason",
+            (dev.vehicle, seqs),
+        ).fetchall()
+
+
 @pytest.mark.fault
 @pytest.mark.integration
 def test_agent_killed_while_publishing_loses_nothing(
@@ -200,7 +209,10 @@ def test_agent_killed_while_publishing_loses_nothing(
                 lost = missing - set(_db_seqs(db_url, dev, first_seq))
                 if lost:
                     time.sleep(0.5)
-            assert not lost, f"kill {i}: accepted, not queued, not stored: {sorted(lost)[:10]}"
+            assert not lost, (
+                f"kill {i}: accepted, not queued, not stored: {sorted(lost)[:10]}; "
+                f"quarantined: {_quarantined(db_url, dev, sorted(lost))}"
+            )
         # Undisturbed: everything queued arrives, once.
         proc = subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL)
         time.sleep(3)

@@ -133,3 +133,29 @@ def test_first_seq_applies_once_at_creation(tmp_path: Path) -> None:
     box.close()
     box = Outbox(tmp_path / "o.sqlite", first_seq=9_000_000)  # ignored: the file exists
     assert box.add_fixes(_fixes(1)) == [5_000_002]
+
+
+def test_restarted_pipeline_skips_instants_already_accepted(tmp_path: Path) -> None:
+    from edge_agent.gps.fix import GpsFix
+    from edge_agent.pipeline import FixPipeline
+    from edge_agent.reporting import ReportingConfig
+
+    cfg = ReportingConfig(max_interval_s=1, min_interval_s=1, stopped_interval_s=1)
+    t0 = 1_795_780_800.0
+
+    def fix(t: float) -> GpsFix:
+        return GpsFix(t, t % 86400, 60.17, 24.94, 3, speed_mps=10.0, track_deg=0.0)
+
+    box = Outbox(tmp_path / "o.sqlite")
+    pipe = FixPipeline(box, cfg)
+    assert pipe.offer(fix(t0))
+    assert pipe.offer(fix(t0 + 1))
+    assert pipe.flush() == [1, 2]
+    box.close()
+    box = Outbox(tmp_path / "o.sqlite")
+    assert box.last_fix_time_us == round((t0 + 1) * 1e6)
+    pipe = FixPipeline(box, cfg)  # a restart: the receiver's buffer is read again
+    assert not pipe.offer(fix(t0 + 1))
+    assert not pipe.offer(fix(t0))
+    assert pipe.offer(fix(t0 + 2))
+    assert pipe.counters["epoch_not_after_last_accepted"] == 2
