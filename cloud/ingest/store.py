@@ -259,6 +259,7 @@ class Store:
         self._writer_idle = threading.Event()
         self._writer_idle.set()
         self._reassigned = False
+        self._uncommitted: dict[TopicPartition, int] = {}
         self._inflight: _Prepared | None = None
         self._written: tuple[int, int, float] | None = None
         self._writer_error: BaseException | None = None
@@ -481,16 +482,28 @@ class Store:
                 if self._stop.is_set():
                     raise
 
+    def _commit_offsets(self, offsets: dict[TopicPartition, int]) -> None:
+        """Commit these offsets (and any a failed commit left behind, for partitions still
+        ours). A commit refused during a rebalance is retried after it; a commit never made
+        only means a replay, which the unique keys make harmless but costly."""
+        for tp, off in offsets.items():
+            self._uncommitted[tp] = max(off, self._uncommitted.get(tp, 0))
+        mine = self.consumer.assignment()
+        todo = {tp: off for tp, off in self._uncommitted.items() if tp in mine}
+        if not todo:
+            self._uncommitted.clear()
+            return
+        try:
+            self.consumer.commit({tp: OffsetAndMetadata(off, "", -1) for tp, off in todo.items()})
+            self._uncommitted.clear()
+        except KafkaError as err:
+            log.warning("offset commit failed (retried after the next poll): %s", err)
+            self.metrics.errors.labels("store", "offset_commit").inc()
+
     def _finish(self, prep: _Prepared, stored: int, duplicates: int, write_s: float) -> None:
         """After the database commit: offsets, stored-acks, metrics."""
         m = self.metrics
-        try:
-            self.consumer.commit(
-                {tp: OffsetAndMetadata(off, "", -1) for tp, off in prep.offsets.items()}
-            )
-        except KafkaError as err:  # replayed later: harmless, the unique keys refuse it
-            log.warning("offset commit failed: %s", err)
-            m.errors.labels("store", "offset_commit").inc()
+        self._commit_offsets(prep.offsets)
         batch, screened = prep.batch, prep.screened
         self._acknowledge(batch)
         reasons = Counter(q[1] for q in batch.quarantine)
@@ -583,6 +596,8 @@ class Store:
                     self._submit(prep)
                 elif self._writer_idle.is_set():
                     self._complete_inflight()
+                    if self._uncommitted:
+                        self._commit_offsets({})
                 if time.monotonic() - last_lag > 1.0:
                     self._lag()
                     last_lag = time.monotonic()

@@ -123,6 +123,22 @@ def _copy_ceiling(url: str, tracks: list[Any], limit: int) -> float:
         return n / (time.perf_counter() - t0)
 
 
+def _wait_group_stable(bootstrap: str, group: str, members: int, timeout: float = 120) -> None:
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="flota-bench")
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            info = admin.describe_groups([group]).get(group, {})
+            if info.get("group_state") == "Stable" and len(info.get("members", [])) >= members:
+                return
+            time.sleep(0.5)
+    finally:
+        admin.close()
+    raise RuntimeError(f"consumer group {group} never had {members} stable members")
+
+
 class _Publisher:
     """One simulated vehicle: its own MQTT credentials, publishing its batches at QoS 1."""
 
@@ -237,7 +253,9 @@ def run(
             procs.append((name, subprocess.Popen(cmd, env=penv, cwd=REPO)))
 
         for i in range(stores):
+            penv["FLOTA_GROUP_INSTANCE_ID"] = f"bench-{tag}-store{i}"
             spawn(f"store{i}", ["ingest", "store"])
+        penv.pop("FLOTA_GROUP_INSTANCE_ID")
         for i in range(bridges):
             spawn(f"bridge{i}", ["bridge", "run"])
         pubs = [_Publisher(env["FLOTA_MQTT_HOST"], int(env["FLOTA_MQTT_PORT"]), d) for d in devices]
@@ -268,6 +286,9 @@ def run(
                 time.sleep(0.1)
             else:
                 raise RuntimeError("warm-up batches never stored: is the stack healthy?")
+            # Every store must be in the group before the clock starts: a late joiner's
+            # rebalance in the timed phase would cost replays.
+            _wait_group_stable(env["FLOTA_KAFKA_BOOTSTRAP"], f"bench-store-{tag}", stores)
             cpu0 = {name: _cpu_s(p.pid) for name, p in procs}
             infra = {
                 "kafka": [int((REPO / ".stack/kafka/kafka.pid").read_text())],
