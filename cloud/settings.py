@@ -55,7 +55,7 @@ class MqttSettings(BaseSettings):
     model_config = _CONFIG
 
     mqtt_host: str = "127.0.0.1"
-    mqtt_port: int = Field(1883, ge=1, le=65535)
+    mqtt_port: int = Field(default=1883, ge=1, le=65535)
     mqtt_username: str = "flota-bridge"
     mqtt_password: Secret
     mqtt_tls_ca: str | None = None
@@ -100,7 +100,7 @@ class BridgeSettings(MqttSettings, KafkaSettings):
     """Device registry: the ``devices`` table of this database (cached, refreshed)."""
     registry_file: str | None = None
     """Device registry from a JSON file instead (``{"devices": [{"tenant", "vehicle"}]}``)."""
-    registry_refresh_s: float = Field(30.0, gt=0)
+    registry_refresh_s: float = Field(default=30.0, gt=0)
 
 
 class StoreSettings(KafkaSettings, DatabaseSettings):
@@ -110,26 +110,26 @@ class StoreSettings(KafkaSettings, DatabaseSettings):
     group_instance_id: str | None = None
     """Kafka static membership: a store restarted with the same id takes its partitions back at
     once instead of waiting out the session timeout (one distinct id per store process)."""
-    batch_max_records: int = Field(5000, ge=1)
+    batch_max_records: int = Field(default=5000, ge=1)
     """Kafka records per batch (one transaction); a record holds one MQTT message's fixes."""
-    batch_max_wait_ms: int = Field(200, ge=1)
+    batch_max_wait_ms: int = Field(default=200, ge=1)
     metrics_port: int | None = None
     """Serve Prometheus metrics on 127.0.0.1:PORT; unset: not served."""
-    future_tolerance_s: float = Field(120.0, gt=0)
-    max_age_s: float = Field(30 * 86400.0, gt=0)
-    max_speed_mps: float = Field(90.0, gt=0)
+    future_tolerance_s: float = Field(default=120.0, gt=0)
+    max_age_s: float = Field(default=30 * 86400.0, gt=0)
+    max_speed_mps: float = Field(default=90.0, gt=0)
 
 
 class MaintainSettings(DatabaseSettings):
     """`flota ingest maintain`: retention and rollups on a schedule."""
 
-    retention_fixes_days: float = Field(90.0, gt=0)
+    retention_fixes_days: float = Field(default=90.0, gt=0)
     """Raw fixes (and sensor samples) older than this are dropped, whole chunks at a time."""
-    retention_quarantine_days: float = Field(30.0, gt=0)
-    retention_events_days: float = Field(365.0, gt=0)
-    rollup_lookback_hours: float = Field(48.0, gt=0)
+    retention_quarantine_days: float = Field(default=30.0, gt=0)
+    retention_events_days: float = Field(default=365.0, gt=0)
+    rollup_lookback_hours: float = Field(default=48.0, gt=0)
     """Each run recomputes the hourly rollups of this many past hours (late data lands)."""
-    maintain_interval_s: float = Field(300.0, gt=0)
+    maintain_interval_s: float = Field(default=300.0, gt=0)
     metrics_port: int | None = None
 
 
