@@ -1,4 +1,4 @@
-"""The dispatcher's tables (migration 0010): load the memory at start, save what changed.
+"""The dispatcher's tables (migration 0007): load the memory at start, save what changed.
 
 Callers own the transaction: the service writes one batch of changes, commits, and only then
 commits its Kafka offsets.

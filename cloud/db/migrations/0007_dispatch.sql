@@ -1,4 +1,4 @@
--- 0010: live dispatch (`flota optimize serve`, cloud/optimizer/dispatch, docs/dispatch.md).
+-- 0007: live dispatch (`flota optimize serve`, cloud/optimizer/dispatch, docs/dispatch.md).
 --
 -- The dispatcher's own store: depots, the vehicles that work from them, orders with their
 -- progress, every route plan sent to a vehicle (versioned) and every acknowledgement of one.
