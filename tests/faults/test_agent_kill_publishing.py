@@ -260,8 +260,8 @@ def test_agent_killed_while_publishing_loses_nothing(
         assert all(first_seq <= s < next_seq for s in rows), "a row the outbox never made"
         assert len(accepted) > 3 * KILLS  # it really published between the kills
         print(
-            f"{KILLS} kills, {len(accepted)} fixes accepted and stored once each "
-            f"({len(gone)} acknowledged between kills)"
+            f"{KILLS} kills, {len(accepted)} logged fixes stored once each, plus "
+            f"{len(unlogged)} committed just before a kill; {len(gone)} acked between kills"
         )
     finally:
         if not gps._stop.is_set():
