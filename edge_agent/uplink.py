@@ -288,9 +288,18 @@ class Uplink:
         self.counters[f"stored_acks_{stream}"] += 1
         self.counters[f"stored_deleted_{stream}"] += deleted
         with self._lock:
-            flights = self._inflight.get(stream, [])
+            flights = list(self._inflight.get(stream, []))
+        # A batch is done when none of its rows is queued any more. Its seqs may have gaps
+        # (rows acknowledged earlier), so an ack of exactly its rows need not cover first..last.
+        done = {
+            id(f)
+            for f in flights
+            if any(a <= f.last and f.first <= b for a, b in ranges)
+            and not self.outbox.any_in_range(stream, f.first, f.last)
+        }
+        with self._lock:
             self._inflight[stream] = [
-                f for f in flights if not any(a <= f.first and f.last <= b for a, b in ranges)
+                f for f in self._inflight.get(stream, []) if id(f) not in done
             ]
         return deleted
 

@@ -103,3 +103,16 @@ def test_lean_entry_point_refuses_bad_settings(
     err = capsys.readouterr().err
     assert "bad settings" in err
     assert "tenant" in err
+
+
+def test_stored_ack_of_a_batch_with_gaps_frees_its_flight(tmp_path: Path) -> None:
+    from edge_agent.uplink import _InFlight
+
+    up, box, _ = _uplink(tmp_path)
+    box.add_fixes([Fix(0, 1_795_780_800_000_000 + i, 1, 1) for i in range(10)])
+    box.ack("telemetry", [(4, 6)])  # acknowledged earlier: the next batch has a gap
+    up._inflight["telemetry"] = [_InFlight(1, 10, 0.0)]
+    up._on_message(None, None, _msg(Channel.STORED, encode_stored_ack([(1, 3), (7, 9)], time_us=5)))
+    assert up._inflight["telemetry"]  # seq 10 still queued
+    up._on_message(None, None, _msg(Channel.STORED, encode_stored_ack([(10, 10)], time_us=6)))
+    assert up._inflight["telemetry"] == []
