@@ -13,10 +13,10 @@ import itertools
 import json
 import math
 import re
-import zlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from flota_wire.deflate import deflate_if_smaller, inflate
 from flota_wire.errors import WireError
 from flota_wire.limits import (
     INT32_MAX,
@@ -89,9 +89,8 @@ def _wrap(kind: int, obj: dict[str, Any], deflate: bool = True) -> bytes:
     raw = body.encode()
     out = bytes(((SCHEMA_VERSION << 4) | kind,)) + raw
     if deflate and len(raw) >= DEFLATE_MIN_BODY:
-        c = zlib.compressobj(9, zlib.DEFLATED, -15, 9)
-        packed = c.compress(raw) + c.flush()
-        if len(packed) < len(raw):
+        packed = deflate_if_smaller(raw)
+        if packed is not None:
             out = bytes(((SCHEMA_VERSION << 4) | DEFLATE_FLAG | kind,)) + packed
     if len(out) > MAX_PAYLOAD_BYTES:
         raise WireError(f"encoded message is {len(out)} bytes > {MAX_PAYLOAD_BYTES}")
@@ -123,17 +122,7 @@ def _unwrap(payload: bytes, kind: int) -> dict[str, Any]:
         raise WireError(f"expected message type {kind}, got {head & 0x07}")
     body = bytes(payload[1:])
     if head & DEFLATE_FLAG:
-        d = zlib.decompressobj(-15)
-        try:
-            body = d.decompress(body, MAX_PAYLOAD_BYTES)
-        except zlib.error as err:
-            raise WireError(f"corrupt deflate stream: {err}") from err
-        if d.unconsumed_tail:
-            raise WireError(f"oversized: inflates beyond {MAX_PAYLOAD_BYTES} bytes")
-        if not d.eof:
-            raise WireError("truncated deflate stream")
-        if d.unused_data:
-            raise WireError("trailing garbage after the deflate stream")
+        body = inflate(body)
     try:
         obj = json.loads(
             body.decode("utf-8"), parse_constant=_reject_constant, object_pairs_hook=_no_duplicates

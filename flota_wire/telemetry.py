@@ -10,7 +10,6 @@ decoder returns exactly the integers that were encoded.
 
 from __future__ import annotations
 
-import zlib
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from flota_wire.bits import (
     table_for,
     zigzag,
 )
+from flota_wire.deflate import deflate_if_smaller, inflate
 from flota_wire.errors import WireError
 from flota_wire.limits import (
     INT32_MAX,
@@ -234,9 +234,8 @@ def encode_telemetry(fixes: Sequence[Fix] | TelemetryBatch, *, deflate: bool = T
     body = w.to_bytes()
     out = bytes((HEADER_PLAIN,)) + body
     if deflate and len(body) >= DEFLATE_MIN_BODY:
-        c = zlib.compressobj(9, zlib.DEFLATED, -15, 9)
-        packed = c.compress(body) + c.flush()
-        if len(packed) < len(body):
+        packed = deflate_if_smaller(body)
+        if packed is not None:
             out = bytes((HEADER_DEFLATE,)) + packed
     if len(out) > MAX_PAYLOAD_BYTES:
         raise WireError(f"encoded batch is {len(out)} bytes > {MAX_PAYLOAD_BYTES}")
@@ -244,21 +243,6 @@ def encode_telemetry(fixes: Sequence[Fix] | TelemetryBatch, *, deflate: bool = T
 
 
 # ---------------------------------------------------------------------------- decoding
-
-
-def _inflate(body: bytes) -> bytes:
-    d = zlib.decompressobj(-15)
-    try:
-        out = d.decompress(body, MAX_PAYLOAD_BYTES)
-    except zlib.error as err:
-        raise WireError(f"corrupt deflate stream: {err}") from err
-    if d.unconsumed_tail:
-        raise WireError(f"oversized: inflates beyond {MAX_PAYLOAD_BYTES} bytes")
-    if not d.eof:
-        raise WireError("truncated deflate stream")
-    if d.unused_data:
-        raise WireError("trailing garbage after the deflate stream")
-    return out
 
 
 def _predicted(
@@ -358,7 +342,7 @@ def _body(payload: bytes) -> bytes:
     if head & 0x07 != TYPE_TELEMETRY:
         raise WireError(f"not a telemetry batch: message type {head & 0x07}")
     body = bytes(payload[1:])
-    return _inflate(body) if head & DEFLATE_FLAG else body
+    return inflate(body) if head & DEFLATE_FLAG else body
 
 
 def decode_telemetry_columns(payload: bytes) -> TelemetryColumns:
