@@ -7,6 +7,7 @@ production can never run with a password copied from an example.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -103,9 +104,22 @@ class BridgeSettings(MqttSettings, KafkaSettings):
     registry_refresh_s: float = Field(default=30.0, gt=0)
 
 
+def _cloud_id(value: str | None) -> str | None:
+    if not value:
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", value):
+        raise SettingsError("the cloud id must match [A-Za-z0-9_-]{1,64}")
+    return value
+
+
 class StoreSettings(KafkaSettings, DatabaseSettings):
     """`flota ingest store`: Kafka -> database."""
 
+    cloud_id: Annotated[str | None, AfterValidator(_cloud_id)] = "flota"
+    """Named in every stored ack (``FLOTA_CLOUD_ID``): devices configured with a cloud id act
+    only on acks of their own cloud, so another cloud sharing the broker cannot make them
+    forget rows. Give each deployment its own; empty: acks without it (devices whose wire
+    decoder predates the field)."""
     consumer_group: str = "flota-store"
     group_instance_id: str | None = None
     """Kafka static membership: a store restarted with the same id takes its partitions back at

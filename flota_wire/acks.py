@@ -8,7 +8,7 @@ from flota_wire.jsoncodec import decode_stored_ack
 from flota_wire.jsoncodec import encode_stored_ack as _encode
 from flota_wire.schema import StoredAck, Stream
 
-__all__ = ["decode_stored_ack", "encode_stored_ack", "merge_ranges"]
+__all__ = ["accepts_stored_ack", "decode_stored_ack", "encode_stored_ack", "merge_ranges"]
 
 
 def merge_ranges(ranges: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
@@ -28,11 +28,13 @@ def encode_stored_ack(
     time_us: int | None = None,
     stream: Stream | str = Stream.TELEMETRY,
     seq: int | None = None,
+    cloud: str | None = None,
 ) -> bytes:
     """Payload for ``down/stored``: these inclusive seq ranges of ``stream`` are committed.
 
     ``seq`` (the downlink counter, only grows per vehicle) defaults to ``time_us``: a stateless
-    cloud process may use its clock, since the device only logs it.
+    cloud process may use its clock, since the device only logs it. ``cloud`` names the cloud
+    that committed them (devices configured with a cloud id ignore acks of other clouds).
     """
     if isinstance(ranges, StoredAck):
         return _encode(ranges)
@@ -44,5 +46,12 @@ def encode_stored_ack(
             stream=Stream(stream),
             ranges=merge_ranges(ranges),
             time_us=time_us,
+            cloud=cloud,
         )
     )
+
+
+def accepts_stored_ack(ack: StoredAck, cloud: str | None) -> bool:
+    """The device-side rule: a device configured with ``cloud`` acts only on acks naming that
+    cloud (an ack without a cloud id is ignored too); a device without one accepts any ack."""
+    return cloud is None or ack.cloud == cloud

@@ -153,6 +153,8 @@ class _Fields:
             if optional:
                 return None
             raise WireError(f"{self.what}: missing field {key!r}")
+        if optional and self.obj[key] is None:  # an optional key is absent, never null
+            raise WireError(f"{self.what}: {key} must be left out, not null")
         return self.obj[key]
 
     def integer(self, key: str, lo: int = 0, hi: int = INT64_MAX, optional: bool = False) -> Any:
@@ -167,7 +169,7 @@ class _Fields:
         v = self._get(key, optional)
         if v is None and optional:
             return None
-        if not isinstance(v, str) or len(v) > MAX_TEXT or (pattern and not pattern.match(v)):
+        if not isinstance(v, str) or len(v) > MAX_TEXT or (pattern and not pattern.fullmatch(v)):
             raise WireError(f"{self.what}: {key} must be text (at most {MAX_TEXT} characters)")
         return v
 
@@ -236,7 +238,7 @@ def _scalar(value: Any, what: str) -> Scalar:
 
 @_encoder
 def encode_event(event: Event) -> bytes:
-    if not _KIND.match(event.kind):
+    if not _KIND.fullmatch(event.kind):
         raise WireError(f"event kind {event.kind!r} must match [a-z0-9_]{{1,32}}")
     if (event.lat_e6 is None) != (event.lon_e6 is None):
         raise WireError("event position needs both lat_e6 and lon_e6, or neither")
@@ -295,7 +297,7 @@ def decode_event(payload: bytes) -> Event:
 
 @_encoder
 def encode_command(command: Command) -> bytes:
-    if not _ID.match(command.id):
+    if not _ID.fullmatch(command.id):
         raise WireError("command id must match [A-Za-z0-9_-]{1,64}")
     if not isinstance(command.payload, dict):
         raise WireError("command payload must be a JSON object")
@@ -332,7 +334,7 @@ def decode_command(payload: bytes) -> Command:
 
 @_encoder
 def encode_command_ack(ack: CommandAck) -> bytes:
-    if not _ID.match(ack.command_id):
+    if not _ID.fullmatch(ack.command_id):
         raise WireError("command id must match [A-Za-z0-9_-]{1,64}")
     obj: dict[str, Any] = {
         "seq": ack.seq,
@@ -376,6 +378,10 @@ def encode_stored_ack(ack: StoredAck) -> bytes:
         "ranges": ranges,
         "time_us": ack.time_us,
     }
+    if ack.cloud is not None:
+        if not isinstance(ack.cloud, str) or not _ID.fullmatch(ack.cloud):
+            raise WireError("stored ack: cloud must match [A-Za-z0-9_-]{1,64}")
+        obj["cloud"] = ack.cloud
     _check_obj_ints(obj, ("seq", "time_us"), 0, INT64_MAX)
     return _wrap(TYPE_STORED_ACK, obj)
 
@@ -402,8 +408,9 @@ def decode_stored_ack(payload: bytes) -> StoredAck:
     stream = f.enum("stream", Stream)
     ranges = _check_ranges(f.raw("ranges"))
     time_us = f.integer("time_us")
+    cloud = f.text("cloud", _ID, optional=True)
     f.done()
-    return StoredAck(seq, stream, ranges, time_us)
+    return StoredAck(seq, stream, ranges, time_us, cloud)
 
 
 @_encoder

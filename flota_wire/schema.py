@@ -314,6 +314,10 @@ class StoredAck:
     stream: Stream
     ranges: tuple[tuple[int, int], ...]
     time_us: int
+    cloud: str | None = None
+    """The id of the cloud that stored the rows (``[A-Za-z0-9_-]{1,64}``). A device configured
+    with a cloud id acts only on acks naming it, so another cloud's bridge on a shared broker
+    cannot make it forget rows; ``None`` (absent on the wire): an ack from before the field."""
 
     def covers(self, seq: int) -> bool:
         return any(first <= seq <= last for first, last in self.ranges)

@@ -43,7 +43,7 @@ class TopicError(WireError):
 
 def check_segment(value: str, what: str) -> str:
     """Return ``value`` if it is a legal tenant or vehicle id, else raise TopicError."""
-    if not _SEGMENT.match(value):
+    if not _SEGMENT.fullmatch(value):
         raise TopicError(f"{what} {value!r} must match [A-Za-z0-9_-]{{1,64}}")
     return value
 

@@ -416,7 +416,7 @@ class Store:
 
         now_us = int(time.time() * 1e6)
         for (tenant, vehicle), ranges in batch.ranges.items():
-            payload = encode_stored_ack(ranges, time_us=now_us)
+            payload = encode_stored_ack(ranges, time_us=now_us, cloud=self.settings.cloud_id)
             self.producer.send(
                 self.topics.stored, key=f"{tenant}/{vehicle}".encode(), value=payload
             )

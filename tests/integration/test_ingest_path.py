@@ -26,7 +26,7 @@ from cloud.ingest.checks import check_payload
 from cloud.ingest.store import Store
 from cloud.settings import BridgeSettings, StoreSettings
 from flota_wire import topics as wt
-from flota_wire.acks import decode_stored_ack
+from flota_wire.acks import accepts_stored_ack, decode_stored_ack
 from flota_wire.telemetry import encode_telemetry
 from flota_wire.tracesim import simulate_city
 
@@ -42,8 +42,9 @@ def ingest_db(database_url: str) -> Iterator[str]:
 class Device:
     """A device that publishes with its own credentials and collects its stored-acks."""
 
-    def __init__(self, broker: MqttBroker, dev: MqttDevice) -> None:
+    def __init__(self, broker: MqttBroker, dev: MqttDevice, cloud: str) -> None:
         self.dev = dev
+        self.cloud = cloud  # acks of other clouds sharing the broker are ignored, as devices do
         self.acked: set[int] = set()
         self.lock = threading.Lock()
         self.subscribed = threading.Event()
@@ -60,6 +61,8 @@ class Device:
 
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
         ack = decode_stored_ack(bytes(msg.payload))
+        if not accepts_stored_ack(ack, self.cloud):
+            return
         with self.lock:
             for first, last in ack.ranges:
                 self.acked.update(range(first, last + 1))
@@ -103,6 +106,7 @@ def pipeline(
         database_url=SecretStr(ingest_db),
         consumer_group=f"store-{prefix}",
         batch_max_wait_ms=50,
+        cloud_id=CLOUD,
     )
     stop = threading.Event()
     bridge = Bridge(bridge_settings, check=check_payload)
@@ -122,6 +126,7 @@ def pipeline(
 # The stack's broker may carry other tests' traffic of the same devices: this module's fixes
 # use a seq range of their own, and only those rows are looked at.
 SEQ0 = 10**12 + random.randrange(10**12)
+CLOUD = f"it-{uuid.uuid4().hex[:8]}"  # this module's cloud: only its acks count
 
 
 def _rows(url: str, dev: MqttDevice) -> list[tuple[Any, ...]]:
@@ -138,7 +143,7 @@ def test_fixes_travel_to_rows_and_back_as_acks(
 ) -> None:
     bridge, store = pipeline
     dev = mqtt_broker.devices[0]
-    device = Device(mqtt_broker, dev)
+    device = Device(mqtt_broker, dev, CLOUD)
     try:
         now_us = int(time.time() * 1e6) - 120_000_000
         fixes = simulate_city(60, seed=7, start_us=now_us, first_seq=SEQ0, dropout=0.0)
@@ -178,7 +183,7 @@ def test_corrupt_payload_is_quarantined_with_reason(
 ) -> None:
     bridge, _store = pipeline
     dev = mqtt_broker.devices[1]
-    device = Device(mqtt_broker, dev)
+    device = Device(mqtt_broker, dev, CLOUD)
     try:
         device.publish(b"\x01\xff\x00garbage")
         deadline = time.monotonic() + 30

@@ -32,7 +32,7 @@ from flota_wire import (
     topic,
 )
 from flota_wire import jsoncodec as jc
-from flota_wire.acks import encode_stored_ack, merge_ranges
+from flota_wire.acks import accepts_stored_ack, encode_stored_ack, merge_ranges
 from flota_wire.codec import CHANNEL_OF
 from flota_wire.schema import Fix
 
@@ -94,6 +94,7 @@ stored = st.builds(
     stream=st.sampled_from(Stream),
     ranges=st.lists(st.tuples(u64, u64).map(sorted).map(tuple), min_size=1, max_size=5).map(tuple),
     time_us=u64,
+    cloud=st.none() | ids,
 )
 states = st.builds(
     DeviceState, seq=u64, online=st.booleans(), time_us=u64, agent_version=st.none() | text
@@ -267,6 +268,11 @@ def test_encoders_refuse_what_v1_cannot_carry() -> None:
         CommandAck(1, "c", 1, "done", 1),  # type: ignore[arg-type]
         StoredAck(1, "nope", ((1, 2),), 1),  # type: ignore[arg-type]
         Command(1, None, 1, CommandKind.CONFIG, {}, 1),  # type: ignore[arg-type]
+        Command(1, "plan\n", 1, CommandKind.CONFIG, {}, 1),  # an id is the whole text
+        StoredAck(1, Stream.EVENTS, ((1, 2),), 1, cloud=""),
+        StoredAck(1, Stream.EVENTS, ((1, 2),), 1, cloud="eu/1"),
+        StoredAck(1, Stream.EVENTS, ((1, 2),), 1, cloud="eu\n"),
+        StoredAck(1, Stream.EVENTS, ((1, 2),), 1, cloud=7),  # type: ignore[arg-type]
     ]
     for message in bad:
         with pytest.raises(WireError):
@@ -289,3 +295,27 @@ def test_telemetry_batch_through_the_entry_points() -> None:
     batch = TelemetryBatch(V, (Fix(seq=1, time_us=10**15, lat_e6=1, lon_e6=2),))
     got = decode(topic("acme", "van-0042", Channel.TELEMETRY), encode(batch))
     assert got.message == batch
+
+
+def test_stored_ack_names_its_cloud_and_stays_compatible() -> None:
+    named = encode_stored_ack([(1, 5)], time_us=9, stream=Stream.EVENTS, cloud="eu-1")
+    ack = jc.decode_stored_ack(named)
+    assert ack.cloud == "eu-1"
+    assert ack.stream == Stream.EVENTS
+    # an ack without a cloud id (from before the field) is the same bytes as before: no key
+    old = encode_stored_ack([(1, 5)], time_us=9)
+    assert old == b"\x16" + b'{"seq":9,"stream":"telemetry","ranges":[[1,5]],"time_us":9}'
+    assert jc.decode_stored_ack(old).cloud is None
+    # the device rule: a configured cloud accepts only acks naming it
+    assert accepts_stored_ack(ack, "eu-1")
+    assert not accepts_stored_ack(ack, "us-2")
+    assert not accepts_stored_ack(jc.decode_stored_ack(old), "eu-1")
+    assert accepts_stored_ack(ack, None)
+    assert accepts_stored_ack(jc.decode_stored_ack(old), None)
+
+
+@pytest.mark.parametrize("cloud", ['""', '"a b"', '"x\\n"', "7", "null", '"' + "c" * 65 + '"'])
+def test_stored_ack_refuses_a_bad_cloud_id(cloud: str) -> None:
+    body = '{"seq":1,"stream":"telemetry","ranges":[[1,2]],"time_us":1,"cloud":' + cloud + "}"
+    with pytest.raises(WireError, match="cloud"):
+        jc.decode_stored_ack(b"\x16" + body.encode())

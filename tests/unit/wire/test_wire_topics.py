@@ -56,7 +56,7 @@ def test_bad_topics_raise_topic_error_a_wire_error(bad: str) -> None:
 
 
 def test_segments_cannot_inject_levels_or_wildcards() -> None:
-    for bad in ("a/b", "#", "+", "x" * 65, ""):
+    for bad in ("a/b", "#", "+", "x" * 65, "", "van\n"):
         with pytest.raises(TopicError):
             topic(bad, "van", Channel.STATE)
     with pytest.raises(TopicError):
