@@ -8,8 +8,9 @@ twice and an older revision never overrides a newer one.
 
 Payloads (owned here; new keys are a compatible change of the wire contract):
 
-- ``route_plan``: ``{"plan_id": str, "stops": [{"id": str, "lat": deg, "lon": deg,
-  "eta_us"?: int, "service_s"?: s}, ...]}``, 1..1000 stops; stored as the current plan.
+- ``route_plan``: checked by ``flota_wire.route_plan`` (the one definition the dispatcher
+  writes to): ``{"plan_id": str, "stops": [{"id": str, "lat": deg, "lon": deg,
+  "eta_us"?: int, "service_s"?: s}, ...]}``, 0..1000 stops; stored as the current plan.
 - ``config``: any of ``report_max_interval_s``, ``report_stopped_interval_s``,
   ``report_min_distance_m``, ``report_heading_deg``, ``report_min_speed_mps``,
   ``report_min_interval_s``, ``batch_interval_s``, ``sensor_interval_s`` (numbers).
@@ -188,29 +189,17 @@ class RoutePlanHandler:
                 log.error("route plan %s unreadable: %s", path, err)
 
     def validate(self, payload: Mapping[str, Any]) -> dict[str, Any]:
-        plan_id = payload.get("plan_id")
-        stops = payload.get("stops")
-        if not isinstance(plan_id, str) or not 1 <= len(plan_id) <= 64:
-            raise CommandRejectedError("plan_id must be a string of 1..64 characters")
-        if not isinstance(stops, list) or not 1 <= len(stops) <= 1000:
-            raise CommandRejectedError("stops must be a list of 1..1000 stops")
-        out = []
-        for i, s in enumerate(stops):
-            if not isinstance(s, Mapping) or not isinstance(s.get("id"), str):
-                raise CommandRejectedError(f"stop {i}: needs an id")
-            lat = _number(s.get("lat"), f"stop {i} lat")
-            lon = _number(s.get("lon"), f"stop {i} lon")
-            if not (-90 <= lat <= 90 and -180 <= lon <= 180) or (lat == 0 and lon == 0):
-                raise CommandRejectedError(f"stop {i}: position out of range")
-            eta = s.get("eta_us")
-            if eta is not None and (isinstance(eta, bool) or not isinstance(eta, int)):
-                raise CommandRejectedError(f"stop {i}: eta_us must be an integer")
-            service = s.get("service_s")
-            if service is not None and _number(service, f"stop {i} service_s") < 0:
-                raise CommandRejectedError(f"stop {i}: service_s must be >= 0")
-            out.append({"id": s["id"], "lat": lat, "lon": lon, "eta_us": eta,
-                        "service_s": service})  # fmt: skip
-        return {"plan_id": plan_id, "stops": out}
+        """The wire contract's check (``flota_wire.route_plan``); zero stops is a valid plan."""
+        from flota_wire.errors import WireError
+        from flota_wire.route_plan import check_route_plan
+
+        try:
+            plan = check_route_plan(payload)
+        except WireError as err:
+            raise CommandRejectedError(str(err)) from err
+        stops = [{k: s[k] for k in ("id", "lat", "lon", "eta_us", "service_s")}
+                 for s in plan["stops"]]  # fmt: skip
+        return {**plan, "stops": stops}
 
     def apply(self, plan: dict[str, Any]) -> str | None:
         write_atomic(self.path, json.dumps(plan).encode())

@@ -8,15 +8,22 @@ from typing import Any
 from cloud.optimizer.dispatch.dispatcher import PLAN_COMMAND_ID
 from cloud.optimizer.dispatch.state import VehiclePlan, VehicleState
 from flota_wire import Command, CommandKind
+from flota_wire.route_plan import check_route_plan
 
 
 def _t(x: float | None) -> float | None:
     return None if x is None else round(x, 1)
 
 
+def _us(x: float | None) -> int | None:
+    return None if x is None else round(x * 1e6)
+
+
 def plan_payload(plan: VehiclePlan) -> dict[str, Any]:
-    """The command's payload (schema in docs/dispatch.md); times in epoch seconds (UTC)."""
+    """The command's payload: the wire contract's keys (``flota_wire.route_plan``: plan_id,
+    stop id, eta_us) plus the dispatcher's own (docs/dispatch.md); times in epoch seconds."""
     return {
+        "plan_id": f"{plan.depot}-{plan.vehicle}-v{plan.version}"[:64],
         "tenant": plan.tenant,
         "depot": plan.depot,
         "vehicle": plan.vehicle,
@@ -25,11 +32,13 @@ def plan_payload(plan: VehiclePlan) -> dict[str, Any]:
         "trigger": plan.trigger,
         "stops": [
             {
+                "id": f"{s.order}:{s.task}"[:128],
                 "order": s.order,
                 "task": s.task,
                 "lat": s.lat,
                 "lon": s.lon,
                 "eta_s": _t(s.eta_s),
+                "eta_us": _us(s.eta_s),
                 "start_s": _t(s.start_s),
                 "departure_s": _t(s.departure_s),
                 "service_s": _t(s.service_s),
@@ -52,6 +61,6 @@ def plan_command(plan: VehiclePlan, vehicle: VehicleState, now_s: float | None =
         id=PLAN_COMMAND_ID,
         version=plan.version,
         kind=CommandKind.ROUTE_PLAN,
-        payload=plan_payload(plan),
+        payload=check_route_plan(plan_payload(plan)),
         issued_at_us=now_us,
     )

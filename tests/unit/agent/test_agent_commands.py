@@ -60,7 +60,7 @@ def test_route_plan_applied_and_persisted(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("payload", "reason"),
     [
-        ({"plan_id": "p", "stops": []}, "stops"),
+        ({"plan_id": "p", "stops": "none"}, "stops"),
         ({"plan_id": "p", "stops": [{"id": "a", "lat": 91, "lon": 0}]}, "out of range"),
         ({"plan_id": "p", "stops": [{"id": "a", "lat": True, "lon": 0}]}, "finite number"),
         ({"stops": [{"id": "a", "lat": 1, "lon": 1}]}, "plan_id"),
