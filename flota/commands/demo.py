@@ -16,15 +16,22 @@ def demo(
     amqtt: bool = typer.Option(False, "--amqtt", help="Use amqtt even if Mosquitto is on PATH."),
     keep: bool = typer.Option(False, "--keep", help="Keep the work folder with the logs."),
 ) -> None:
-    """Start embedded PostgreSQL, Tansu (Kafka protocol), an MQTT broker, the bridge and the
-    store, and drive a simulated fleet through them; Ctrl-C stops everything."""
-    from flota.demo.run import print_summary, run_demo
+    """Start embedded PostgreSQL, Tansu (Kafka protocol), an MQTT broker, the cloud services
+    and a fleet of real edge agents fed by simulated hardware; Ctrl-C stops everything. With
+    --duration, print a JSON summary at the end and exit non-zero on any loss or error."""
+    from flota.demo.infra import InfraError
+    from flota.demo.run import print_summary, problems, run_demo
 
     try:
         summary = run_demo(vehicles=vehicles, duration=duration, force_amqtt=amqtt, keep=keep)
     except KeyboardInterrupt:
         typer.echo("[flota demo] interrupted; everything stopped.", err=True)
         raise typer.Exit(130) from None
+    except InfraError as err:
+        typer.echo(f"[flota demo] failed: {err} (run with --keep to keep the logs)", err=True)
+        raise typer.Exit(1) from err
     print_summary(summary)
-    if summary["lost"] or summary["duplicates"] or summary["fixes_sent"] == 0:
+    found = problems(summary)
+    if found:
+        typer.echo(f"[flota demo] failed: {'; '.join(found)}", err=True)
         raise typer.Exit(1)

@@ -1,6 +1,6 @@
 """`flota demo` end to end on the embedded default (embedded PostgreSQL, Tansu, an MQTT
-broker), as a user runs it: the summary must show every fix stored once and a plan acknowledged.
-"""
+broker), as a user runs it: five real edge agents read NMEA, MCU frames and an ELM327 from
+pseudo-terminals; the summary must show every accepted fix stored once and plans applied."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 
 @pytest.mark.slow
-def test_demo_stores_every_fix_once_and_plans_are_acknowledged() -> None:
+def test_demo_stores_every_fix_once_and_plans_are_applied() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "flota", "demo", "--vehicles", "5", "--duration", "60"],
         capture_output=True,
@@ -23,9 +23,13 @@ def test_demo_stores_every_fix_once_and_plans_are_acknowledged() -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["vehicles"] == 5
-    assert summary["fixes_sent"] >= 5 * 50  # 1 Hz for 60 s, sent in 10-s batches
+    # Adaptive reporting keeps at least one fix per 3 s of driving (the demo's setting).
+    assert summary["fixes_sent"] >= 5 * 60 // 3 // 2
     assert summary["fixes_stored"] == summary["fixes_sent"]
     assert summary["lost"] == 0
     assert summary["duplicates"] == 0
+    assert summary["unknown_rows"] == 0
     assert summary["plans_acked"] >= 1
+    assert summary["plans_refused"] == 0
     assert summary["plans_acked"] <= summary["plans_pushed"]
+    assert summary["ready_s"] is not None

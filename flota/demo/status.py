@@ -1,0 +1,154 @@
+"""What the demo shows and sums up: one snapshot of the whole system, read from where an
+operator would read it (the database, the store's Prometheus endpoint, the agents' own stats)."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import urllib.request
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from flota.demo.vehicle import DemoVehicle
+
+
+@dataclass
+class VehicleRow:
+    name: str
+    online: bool
+    accepted: int  # fixes the outbox committed since the agent started
+    queued: int  # fixes waiting for the cloud's stored-ack
+    speed_kmh: float | None
+    imu_windows: int
+    obd_polls: int
+
+
+@dataclass
+class Snapshot:
+    elapsed_s: float
+    vehicles: list[VehicleRow]
+    fixes_stored: int
+    fixes_per_s: float
+    consumer_lag: int | None
+    events: dict[str, int]
+    plans_pushed: int
+    plans_acked: int
+    plans_refused: int
+    orders: int
+    quarantine: dict[str, int]
+
+    @property
+    def online(self) -> int:
+        return sum(v.online for v in self.vehicles)
+
+    @property
+    def queued(self) -> int:
+        return sum(v.queued for v in self.vehicles)
+
+
+def db_totals(url: str, tenant: str) -> dict[str, Any]:
+    """Rows stored, events per kind, plans and quarantine per reason for ``tenant``."""
+    from cloud.db.connection import connect
+
+    with connect(url, autocommit=True) as conn:
+        fixes = conn.execute("SELECT count(*) FROM fixes WHERE tenant_id = %s", (tenant,))
+        n_fixes = int(fixes.fetchone()[0])  # type: ignore[index]
+        events = conn.execute(
+            "SELECT kind, count(*) FROM events WHERE tenant_id = %s GROUP BY kind", (tenant,)
+        ).fetchall()
+        plans = conn.execute(
+            "SELECT count(*) FILTER (WHERE pushed_at IS NOT NULL),"
+            " count(*) FILTER (WHERE ack_status = 'applied'),"
+            " count(*) FILTER (WHERE ack_status IN ('rejected', 'failed')) FROM dispatch_plans"
+            " WHERE tenant_id = %s",
+            (tenant,),
+        ).fetchone()
+        quarantine = conn.execute(
+            "SELECT reason, count(*) FROM quarantine GROUP BY reason"
+        ).fetchall()
+    assert plans is not None
+    return {
+        "fixes": n_fixes,
+        "events": {str(k): int(n) for k, n in events},
+        "plans_pushed": int(plans[0]),
+        "plans_acked": int(plans[1]),  # applied on the vehicle
+        "plans_refused": int(plans[2]),
+        "quarantine": {str(r): int(n) for r, n in quarantine},
+    }
+
+
+def stored_seqs(url: str, tenant: str) -> tuple[set[tuple[str, int]], int]:
+    """The (vehicle, seq) keys stored for ``tenant`` and how many rows hold them."""
+    from cloud.db.connection import connect
+
+    with connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT vehicle_id, seq FROM fixes WHERE tenant_id = %s", (tenant,)
+        ).fetchall()
+    return {(str(v), int(s)) for v, s in rows}, len(rows)
+
+
+def scrape_lag(metrics_port: int) -> int | None:
+    """Sum of ``flota_ingest_consumer_lag`` on the store's /metrics; None if unreachable."""
+    url = f"http://127.0.0.1:{metrics_port}/metrics"
+    try:
+        with urllib.request.urlopen(url, timeout=0.5) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return None
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("flota_ingest_consumer_lag{"):
+            with contextlib.suppress(ValueError):
+                total += float(line.rsplit(" ", 1)[1])
+    return round(total)
+
+
+def vehicle_row(v: DemoVehicle) -> VehicleRow:
+    st = v.stats()
+    box = st.get("outbox", {})
+    mcu = st.get("mcu", {})
+    obd = st.get("obd", {})
+    speed = st.get("agent", {}).get("last_speed_kmh")
+    return VehicleRow(
+        name=v.vehicle,
+        online=bool(st.get("connected")),
+        accepted=len(v.accepted()),
+        queued=int(box.get("fix_rows", 0)),
+        speed_kmh=float(speed) if isinstance(speed, int | float) else None,
+        imu_windows=int(mcu.get("imu_batches", mcu.get("rx_frames", 0)) or 0),
+        obd_polls=int(obd.get("initialised", 0) or 0),
+    )
+
+
+@dataclass
+class Watcher:
+    """Takes snapshots; keeps a short history of stored counts for the rate."""
+
+    url: str
+    tenant: str
+    metrics_port: int
+    fleet: list[DemoVehicle]
+    started: float = field(default_factory=time.monotonic)
+    _history: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=6))
+
+    def snapshot(self, orders: int) -> Snapshot:
+        db = db_totals(self.url, self.tenant)
+        now = time.monotonic()
+        self._history.append((now, db["fixes"]))
+        t0, n0 = self._history[0]
+        rate = (db["fixes"] - n0) / (now - t0) if now > t0 else 0.0
+        return Snapshot(
+            elapsed_s=now - self.started,
+            vehicles=[vehicle_row(v) for v in self.fleet],
+            fixes_stored=db["fixes"],
+            fixes_per_s=rate,
+            consumer_lag=scrape_lag(self.metrics_port),
+            events=db["events"],
+            plans_pushed=db["plans_pushed"],
+            plans_acked=db["plans_acked"],
+            plans_refused=db["plans_refused"],
+            orders=orders,
+            quarantine=db["quarantine"],
+        )

@@ -1,0 +1,254 @@
+"""One demo vehicle: a simulated trip played in real time into a real edge agent.
+
+The vehicle simulator (``models.sim``) drives road-like trips that start at the depot and chain
+one after another. Its streams reach the agent the way the hardware presents them, each on its
+own pseudo-terminal:
+
+- NMEA 0183 (GGA + RMC at 1 Hz) from a GNSS receiver (``edge_agent.simpeer.GpsPeer``);
+- the MCU link (COBS frames, CRC, acks) from the vehicle microcontroller
+  (``firmware_bridge.mcu.simulator``), carrying the trip's IMU at 100 Hz and the ignition;
+- an ELM327 adapter (``firmware_bridge.elm327.peer``) answering the trip's OBD-II values.
+
+The agent is ``flota agent run`` in a child process with its own state folder, outbox and
+models, exactly as on a vehicle; only its settings point at the pseudo-terminals.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import secrets
+import shutil
+import sys
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from flota.demo.infra import Child, spawn
+from flota_wire import Fix
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[2]
+EDGE_MODELS = ("harsh_driving", "engine_anomaly")
+_STILL = ((0.0, 0.0, 9.81), (0.0, 0.0, 0.0))
+
+
+def _pct_byte(pct: float) -> int:
+    return max(0, min(255, round(pct * 255 / 100)))
+
+
+def obd_pids(speed_kmh: float, rpm: float, coolant_c: float, fuel: float, throttle: float,
+             load: float) -> dict[int, bytes]:  # fmt: skip
+    """Mode 01 data bytes as an ECU encodes them (SAE J1979 scalings)."""
+    r = max(0, min(65535, round(rpm * 4)))
+    return {
+        0x04: bytes([_pct_byte(load)]),
+        0x05: bytes([max(0, min(255, round(coolant_c + 40)))]),
+        0x0C: bytes([r >> 8, r & 0xFF]),
+        0x0D: bytes([max(0, min(255, round(speed_kmh)))]),
+        0x11: bytes([_pct_byte(throttle)]),
+        0x2F: bytes([_pct_byte(fuel)]),
+    }
+
+
+class TripPlayer:
+    """Plays chained simulator trips in real time: GPS epochs and OBD values from a thread,
+    IMU samples on demand (the MCU simulator asks for sample i at 100 Hz)."""
+
+    def __init__(self, seed: int, origin: tuple[float, float], trip_length_m: float) -> None:
+        self.seed = seed
+        self.origin = origin
+        self.length_m = trip_length_m
+        self.trips = 0
+        self.distance_m = 0.0
+        self.data: Any = None
+        self.t0 = time.monotonic()
+        self._next_trip(origin, heading=(seed * 2.399963) % (2 * math.pi))
+
+    def _next_trip(self, origin: tuple[float, float], heading: float) -> None:
+        from models.sim import Route, Trip, TripConfig
+
+        seed = self.seed * 1000 + self.trips
+        config = TripConfig(length_m=self.length_m)
+        route = replace(
+            Route.random(seed, config.length_m, config.road_kind), origin=origin, heading0=heading
+        )
+        self.data = Trip(seed, route=route, config=config).data()
+        self.t0 = time.monotonic()
+        self.trips += 1
+
+    def imu(self, _i: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        d = self.data
+        k = int((time.monotonic() - self.t0) * 100)
+        if not 0 <= k < len(d.imu_t):
+            return _STILL
+        a, g = d.acc[k], d.gyro[k]
+        return (float(a[0]), float(a[1]), float(a[2])), (float(g[0]), float(g[1]), float(g[2]))
+
+    def play(self, gps: Any, elm: Any, stop: threading.Event, seconds: float) -> None:
+        """GPS epochs (stamped with the clock; ``gps.write_fix``) and OBD values (into the
+        ELM327 peer's answers) until ``stop`` or ``seconds``."""
+        end = time.monotonic() + seconds
+        while not stop.is_set() and time.monotonic() < end:
+            d = self.data
+            for j, t in enumerate(d.gps_t):
+                wait = self.t0 + float(t) - time.monotonic()
+                if wait > 0 and stop.wait(wait):
+                    return
+                if time.monotonic() >= end:
+                    return
+                now_us = time.time_ns() // 1000
+                fix = Fix.from_si(
+                    seq=0,
+                    time_us=now_us - now_us % 1_000_000,
+                    lat=float(d.lat[j]),
+                    lon=float(d.lon[j]),
+                    alt_m=25.0,
+                    speed_mps=float(d.gps_speed[j]),
+                    track_deg=round(float(d.gps_track[j]), 2) % 360.0,
+                    hdop=0.9,
+                    sats=10,
+                )
+                gps.write_fix(fix)
+                k = min(int(np.searchsorted(d.obd_t, t)), len(d.obd_t) - 1)
+                elm.vehicle.pids.update(obd_pids(*(float(x) for x in d.obd_matrix[k])))
+            self.distance_m += d.distance_m
+            self._next_trip((float(d.lat[-1]), float(d.lon[-1])), heading=_heading(d))
+
+
+def _heading(d: Any) -> float:
+    """The last track as the next route's heading (radians counter-clockwise from east)."""
+    return math.radians(90.0 - float(d.gps_track[-1]))
+
+
+class DemoVehicle:
+    """The peers on their pseudo-terminals, the trip player and the agent process."""
+
+    def __init__(
+        self, tenant: str, vehicle: str, seed: int, workdir: Path, origin: tuple[float, float],
+        trip_length_m: float,
+    ) -> None:  # fmt: skip
+        from edge_agent.simpeer import GpsPeer
+        from firmware_bridge.elm327.peer import Elm327Peer
+        from firmware_bridge.mcu.simulator import McuSimulator
+
+        self.tenant, self.vehicle = tenant, vehicle
+        self.dir = workdir / "vehicles" / vehicle
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.player = TripPlayer(seed, origin, trip_length_m)
+        self.gps = GpsPeer()
+        self.elm = Elm327Peer()
+        self.mcu = McuSimulator(str(self.dir / "mcu"), imu=self.player.imu, seed=seed, can=())
+        self.child: Child | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def audit_path(self) -> Path:
+        return self.dir / "accepted.log"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.dir / "state"
+
+    def agent_env(self, mqtt_port: int) -> dict[str, str]:
+        models = self.dir / "models"
+        for name in EDGE_MODELS:  # a copy each: a model update installs into this folder
+            if not (models / name).exists():
+                shutil.copytree(REPO / "models" / "onnx" / name, models / name)
+        return {
+            "FLOTA_AGENT_TENANT": self.tenant,
+            "FLOTA_AGENT_VEHICLE": self.vehicle,
+            "FLOTA_AGENT_MQTT_HOST": "127.0.0.1",
+            "FLOTA_AGENT_MQTT_PORT": str(mqtt_port),
+            "FLOTA_AGENT_MQTT_USERNAME": self.vehicle,
+            "FLOTA_AGENT_MQTT_PASSWORD": secrets.token_urlsafe(16),
+            "FLOTA_AGENT_MQTT_RECONNECT_MAX_S": "5",
+            "FLOTA_AGENT_GPS_URL": self.gps.path,
+            "FLOTA_AGENT_GPS_BAUD": "9600",
+            "FLOTA_AGENT_MCU_URL": str(self.dir / "mcu"),
+            "FLOTA_AGENT_ELM327_URL": self.elm.path,
+            "FLOTA_AGENT_MODELS_DIR": str(models),
+            "FLOTA_AGENT_STATE_DIR": str(self.state_dir),
+            "FLOTA_AGENT_AUDIT_LOG": str(self.audit_path),
+            # A lively demo: report at least every 3 s, send every 2 s, resend after 15 s.
+            "FLOTA_AGENT_REPORT_MAX_INTERVAL_S": "3",
+            "FLOTA_AGENT_REPORT_MIN_DISTANCE_M": "40",
+            "FLOTA_AGENT_BATCH_INTERVAL_S": "2",
+            "FLOTA_AGENT_RESEND_AFTER_S": "15",
+            "FLOTA_AGENT_SENSOR_INTERVAL_S": "5",
+            "FLOTA_AGENT_STATS_INTERVAL_S": "1",
+        }
+
+    def start_peers(self) -> None:
+        self.mcu.start()
+        self.mcu.set_inputs(0b1)  # ignition on
+        self.elm.start()
+
+    def start_agent(self, mqtt_port: int, base_env: dict[str, str]) -> None:
+        env = {k: v for k, v in base_env.items() if not k.startswith("FLOTA_AGENT_")}
+        env.update(self.agent_env(mqtt_port))
+        argv = [sys.executable, "-m", "flota", "agent", "run"]
+        self.child = spawn(f"agent-{self.vehicle}", argv, self.dir, env)
+
+    def drive(self, seconds: float, stop: threading.Event) -> None:
+        self._thread = threading.Thread(
+            target=self.player.play,
+            args=(self, self.elm, stop, seconds),
+            name=f"drive-{self.vehicle}",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def write_fix(self, fix: Fix) -> None:
+        from edge_agent.simpeer import nmea_epoch
+
+        try:
+            os.write(self.gps.master, nmea_epoch(fix))
+            self.gps.epochs += 1
+        except OSError as err:
+            log.debug("%s: GPS pty closed: %s", self.vehicle, err)
+
+    @property
+    def driving(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stats(self) -> dict[str, Any]:
+        """The agent's own counters (it rewrites stats.json every second); {} before then."""
+        try:
+            out: dict[str, Any] = json.loads((self.state_dir / "stats.json").read_text())
+        except (OSError, ValueError):
+            return {}
+        return out
+
+    def accepted(self) -> set[int]:
+        """Every seq the agent's outbox committed (its audit log: "first last" per commit)."""
+        seqs: set[int] = set()
+        try:
+            text = self.audit_path.read_text()
+        except OSError:
+            return seqs
+        for line in text.splitlines():
+            parts = line.split()
+            if len(parts) == 2 and all(p.isdigit() for p in parts):
+                seqs.update(range(int(parts[0]), int(parts[1]) + 1))
+        return seqs
+
+    def stop(self) -> None:
+        if self.child is not None:
+            self.child.stop(timeout=10.0)
+        for peer in (self.mcu, self.elm):
+            try:
+                peer.stop()
+            except OSError as err:
+                log.debug("%s: stopping a peer: %s", self.vehicle, err)
+        try:
+            self.gps.close()
+        except OSError as err:
+            log.debug("%s: closing the GPS pty: %s", self.vehicle, err)
