@@ -125,7 +125,7 @@ class Demo:
         for i in range(self.n):
             v = DemoVehicle(TENANT, f"veh-{i + 1:03d}", i + 1, self.workdir, _origin(i), trip_m)
             v.start_peers()
-            v.start_agent(mqtt_port, env)
+            v.start_agent(mqtt_port, kind == "mosquitto", env)
             self.fleet.append(v)
         self.view.say(
             f"bridge, store, geo, dispatch and {self.n} edge agents (NMEA, MCU and ELM327 on"

@@ -157,7 +157,7 @@ class DemoVehicle:
     def state_dir(self) -> Path:
         return self.dir / "state"
 
-    def agent_env(self, mqtt_port: int) -> dict[str, str]:
+    def agent_env(self, mqtt_port: int, mqtt5: bool) -> dict[str, str]:
         models = self.dir / "models"
         for name in EDGE_MODELS:  # a copy each: a model update installs into this folder
             if not (models / name).exists():
@@ -170,6 +170,7 @@ class DemoVehicle:
             "FLOTA_AGENT_MQTT_USERNAME": self.vehicle,
             "FLOTA_AGENT_MQTT_PASSWORD": secrets.token_urlsafe(16),
             "FLOTA_AGENT_MQTT_RECONNECT_MAX_S": "5",
+            "FLOTA_AGENT_MQTT_PROTOCOL": "5" if mqtt5 else "3.1.1",  # amqtt speaks 3.1.1
             "FLOTA_AGENT_GPS_URL": self.gps.path,
             "FLOTA_AGENT_GPS_BAUD": "9600",
             "FLOTA_AGENT_MCU_URL": str(self.dir / "mcu"),
@@ -191,9 +192,9 @@ class DemoVehicle:
         self.mcu.set_inputs(0b1)  # ignition on
         self.elm.start()
 
-    def start_agent(self, mqtt_port: int, base_env: dict[str, str]) -> None:
+    def start_agent(self, mqtt_port: int, mqtt5: bool, base_env: dict[str, str]) -> None:
         env = {k: v for k, v in base_env.items() if not k.startswith("FLOTA_AGENT_")}
-        env.update(self.agent_env(mqtt_port))
+        env.update(self.agent_env(mqtt_port, mqtt5))
         argv = [sys.executable, "-m", "flota", "agent", "run"]
         self.child = spawn(f"agent-{self.vehicle}", argv, self.dir, env)
 
