@@ -19,9 +19,11 @@ class VehicleRow:
     online: bool
     accepted: int  # fixes the outbox committed since the agent started
     queued: int  # fixes waiting for the cloud's stored-ack
-    speed_kmh: float | None
-    imu_windows: int
-    obd_polls: int
+    speed_kmh: float | None  # the cloud's latest state of the vehicle
+    age_s: float | None  # how old that latest fix is
+    imu_batches: int  # IMU batches received over the MCU link
+    events: int  # events the agent raised (its models, GNSS loss, ...)
+    obd_ready: bool
 
 
 @dataclass
@@ -64,6 +66,11 @@ def db_totals(url: str, tenant: str) -> dict[str, Any]:
             " WHERE tenant_id = %s",
             (tenant,),
         ).fetchone()
+        latest = conn.execute(
+            "SELECT vehicle_id, speed_mps, extract(epoch FROM now() - time) FROM vehicle_latest"
+            " WHERE tenant_id = %s",
+            (tenant,),
+        ).fetchall()
         quarantine = conn.execute(
             "SELECT reason, count(*) FROM quarantine GROUP BY reason"
         ).fetchall()
@@ -75,6 +82,7 @@ def db_totals(url: str, tenant: str) -> dict[str, Any]:
         "plans_acked": int(plans[1]),  # applied on the vehicle
         "plans_refused": int(plans[2]),
         "quarantine": {str(r): int(n) for r, n in quarantine},
+        "latest": {str(v): (sp, float(age)) for v, sp, age in latest},
     }
 
 
@@ -105,20 +113,20 @@ def scrape_lag(metrics_port: int) -> int | None:
     return round(total)
 
 
-def vehicle_row(v: DemoVehicle) -> VehicleRow:
+def vehicle_row(v: DemoVehicle, latest: dict[str, tuple[Any, float]]) -> VehicleRow:
     st = v.stats()
-    box = st.get("outbox", {})
-    mcu = st.get("mcu", {})
-    obd = st.get("obd", {})
-    speed = st.get("agent", {}).get("last_speed_kmh")
+    speed, age = latest.get(v.vehicle, (None, None))
+    agent = st.get("agent", {})
     return VehicleRow(
         name=v.vehicle,
         online=bool(st.get("connected")),
         accepted=len(v.accepted()),
-        queued=int(box.get("fix_rows", 0)),
-        speed_kmh=float(speed) if isinstance(speed, int | float) else None,
-        imu_windows=int(mcu.get("imu_batches", mcu.get("rx_frames", 0)) or 0),
-        obd_polls=int(obd.get("initialised", 0) or 0),
+        queued=int(st.get("outbox", {}).get("fix_rows", 0)),
+        speed_kmh=None if speed is None else float(speed) * 3.6,
+        age_s=age,
+        imu_batches=int(st.get("mcu", {}).get("rx_imu_batch", 0)),
+        events=sum(int(n) for k, n in agent.items() if k.startswith("event_")),
+        obd_ready=bool(st.get("obd", {}).get("initialised")),
     )
 
 
@@ -141,7 +149,7 @@ class Watcher:
         rate = (db["fixes"] - n0) / (now - t0) if now > t0 else 0.0
         return Snapshot(
             elapsed_s=now - self.started,
-            vehicles=[vehicle_row(v) for v in self.fleet],
+            vehicles=[vehicle_row(v, db["latest"]) for v in self.fleet],
             fixes_stored=db["fixes"],
             fixes_per_s=rate,
             consumer_lag=scrape_lag(self.metrics_port),

@@ -38,7 +38,9 @@ def render(s: Snapshot, phase: str) -> Group:
     quarantine = ", ".join(f"{k} {v}" for k, v in sorted(s.quarantine.items())) or "none"
     events = ", ".join(f"{k} {v}" for k, v in sorted(s.events.items())) or "none yet"
     fleet = Table(expand=True, box=None, header_style="bold")
-    for col in ("vehicle", "online", "fixes accepted", "queued", "MCU frames", "OBD"):
+    cols = ("vehicle", "online", "fixes accepted", "queued", "km/h (cloud)", "fix age s",
+            "IMU batches", "OBD")  # fmt: skip
+    for col in cols:
         fleet.add_column(col, justify="right" if col != "vehicle" else "left")
     for v in s.vehicles:
         fleet.add_row(
@@ -46,8 +48,10 @@ def render(s: Snapshot, phase: str) -> Group:
             "[green]yes[/green]" if v.online else "[red]no[/red]",
             _fmt(v.accepted),
             _fmt(v.queued),
-            _fmt(v.imu_windows),
-            "ready" if v.obd_polls else "-",
+            "-" if v.speed_kmh is None else f"{v.speed_kmh:.0f}",
+            "-" if v.age_s is None else f"{v.age_s:.0f}",
+            _fmt(v.imu_batches),
+            "ready" if v.obd_ready else "-",
         )
     title = f"flota demo  t={s.elapsed_s:5.0f} s  {phase}"
     return Group(
