@@ -1,4 +1,4 @@
-"""`flota models`: rebuild, evaluate and list the edge ONNX models."""
+"""`flota models`: rebuild, evaluate, list and serve the ONNX models."""
 
 from __future__ import annotations
 
@@ -15,11 +15,31 @@ def train(
     out: Path = typer.Option(None, help="Model root (default: models/onnx in the source tree)."),
     scale: float = typer.Option(1.0, min=0.01, max=1.0, help="Fraction of devices (quick runs)."),
     only: list[str] = typer.Option(None, help="Train only these models."),
+    from_db: bool = typer.Option(
+        False, "--from-db", help="Train the ETA model on the database's trips (not simulated)."
+    ),
+    db_url: str = typer.Option(None, help="Database URL (default: FLOTA_DATABASE_URL)."),
+    tenant: list[str] = typer.Option(None, help="With --from-db: only these tenants' trips."),
 ) -> None:
     """Rebuild every model from scratch (simulate, fit, export, card); seeded, reproducible."""
     from models.training.train import MODELS_ROOT, train_all
 
-    cards = train_all(out or MODELS_ROOT, scale=scale, names=only or None)
+    if from_db:
+        if only and set(only) != {"eta"}:
+            raise typer.BadParameter("--from-db trains only the eta model", param_hint="--only")
+        from cloud.db.connection import connect, resolve_url
+        from models.eta.db import load_legs
+        from models.eta.train import train_eta
+
+        with connect(resolve_url(db_url)) as conn:
+            legs = load_legs(conn, tenants=tenant or None)
+        typer.echo(
+            f"read {legs.trips_read} trips: {len(legs.records)} legs, skipped "
+            f"{dict(legs.skipped) or 0}"
+        )
+        cards = {"eta": train_eta(out or MODELS_ROOT, records=legs.records)}
+    else:
+        cards = train_all(out or MODELS_ROOT, scale=scale, names=only or None)
     for name, card in cards.items():
         h = card["headline"]
         typer.echo(
@@ -47,6 +67,13 @@ def evaluate(
     for name, r in results.items():
         m, b = r["model"], r["baseline"]
         typer.echo(f"{name} {r['version']}")
+        if name == "eta":
+            for part in ("travel", "dwell", "stop", "arrival"):
+                typer.echo(
+                    f"  {part:8s} MAE {m[part]['mae_s']:7.1f} s  p90 {m[part]['p90_s']:7.1f} s   "
+                    f"baseline MAE {b[part]['mae_s']:7.1f} s  p90 {b[part]['p90_s']:7.1f} s"
+                )
+            continue
         if name == "demand":
             for key in m:
                 typer.echo(f"  {key:19s} model {m[key]:.3f}  seasonal naive {b[key]:.3f}")

@@ -23,6 +23,9 @@ def evaluate_shipped(root: Path = MODELS_ROOT, scale: float = 1.0) -> dict[str, 
     from models.demand.train import evaluate_demand
 
     out["demand"] = evaluate_demand(root)
+    from models.eta.train import evaluate_eta
+
+    out["eta"] = evaluate_eta(root, scale=scale)
     for name, spec in SPECS.items():
         clf = OnnxClassifier(OnnxModelConfig(name=name, path=root / name))
         ws = data[name]
@@ -39,6 +42,14 @@ def headline(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """The one-line-per-model summary `flota models evaluate --json` prints."""
     out = {}
     for name, r in results.items():
+        if name == "eta":  # per stop, travel + dwell, seconds
+            out[name] = {
+                "metric": "stop_mae_s",
+                "value": r["model"]["stop"]["mae_s"],
+                "baseline": r["baseline"]["stop"]["mae_s"],
+                "higher_is_better": False,
+            }
+            continue
         metric = "mae" if name == "demand" else "macro_f1_events"
         out[name] = {
             "metric": metric,

@@ -23,6 +23,7 @@ from models.training.splits import split
 log = logging.getLogger(__name__)
 MODELS_ROOT = Path(__file__).resolve().parent.parent / "onnx"
 SEED = 20261128
+CLOUD_MODELS = ("demand", "eta")  # trained by models/demand and models/eta
 PARITY_TOLERANCE = 1e-5  # largest |p_sklearn - p_onnx| allowed on the test windows
 DATA_DESCRIPTION = (
     "Simulated trips (models/sim): road-like routes (urban, suburban, highway mixes with curves, "
@@ -74,8 +75,8 @@ def train_all(
     out_root: Path = MODELS_ROOT, scale: float = 1.0, names: Iterable[str] | None = None
 ) -> dict[str, dict[str, Any]]:
     """Train, export and card every model (or ``names``); returns each card."""
-    wanted = list(names or [*SPECS, "demand"])
-    unknown = set(wanted) - {*SPECS, "demand"}
+    wanted = list(names or [*SPECS, *CLOUD_MODELS])
+    unknown = set(wanted) - {*SPECS, *CLOUD_MODELS}
     if unknown:
         raise ValueError(f"unknown models {sorted(unknown)}")
     cards: dict[str, dict[str, Any]] = {}
@@ -83,6 +84,10 @@ def train_all(
         from models.demand.train import train_demand
 
         cards["demand"] = train_demand(out_root)
+    if "eta" in wanted:
+        from models.eta.train import train_eta
+
+        cards["eta"] = train_eta(out_root, scale=scale)
     edge = [n for n in wanted if n in SPECS]
     if not edge:
         return cards

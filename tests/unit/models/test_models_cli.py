@@ -15,11 +15,11 @@ def test_evaluate_json_is_one_object_keyed_by_model() -> None:
     result = runner.invoke(app, ["models", "evaluate", "--json", "--scale", "0.05"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
-    assert set(out) == {"harsh_driving", "engine_anomaly", "demand"}
+    assert set(out) == {"harsh_driving", "engine_anomaly", "demand", "eta"}
     for name, value in out.items():
         assert set(value) == {"metric", "value", "baseline", "higher_is_better"}
-        if name == "demand":
-            assert value["metric"] == "mae"
+        if name in {"demand", "eta"}:
+            assert value["metric"] == ("mae" if name == "demand" else "stop_mae_s")
             assert value["higher_is_better"] is False
             assert value["value"] < value["baseline"]
             continue
@@ -33,7 +33,7 @@ def test_list_checks_every_sha256() -> None:
     result = runner.invoke(app, ["models", "list"])
     assert result.exit_code == 0, result.output
     lines = result.stdout.strip().splitlines()
-    assert len(lines) == 3
+    assert len(lines) == 4
     assert all(line.endswith(" ok") for line in lines)
 
 
