@@ -97,13 +97,26 @@ class Demo:
         from cloud.db.migrate import migrate
 
         self.pg = EmbeddedPostgres(self.workdir / "pg", keep_data=False)
-        url: str = self.pg.start()
-        with connect(url, autocommit=True) as conn:
-            migrate(conn)
+        db: dict[str, Any] = {}
+
+        def start_db() -> None:  # initdb and start, beside the brokers' start
+            try:
+                db["url"] = self.pg.start()
+                with connect(db["url"], autocommit=True) as conn:
+                    migrate(conn)
+            except Exception as err:
+                db["error"] = err
+
+        db_thread = threading.Thread(target=start_db, name="start-db", daemon=True)
+        db_thread.start()
         tansu, bootstrap = start_tansu(self.workdir)
         self.children.append(tansu)
         mqtt, mqtt_port, kind = start_mqtt_broker(self.workdir, force_amqtt=self.force_amqtt)
         self.children.append(mqtt)
+        db_thread.join()
+        if "error" in db:
+            raise InfraError(f"embedded PostgreSQL did not start: {db['error']}") from db["error"]
+        url: str = db["url"]
         self.view.say(
             f"PostgreSQL (embedded), Kafka protocol (Tansu) on {bootstrap}, MQTT ({kind}) on"
             f" port {mqtt_port}: up in {self.elapsed():.1f} s"
