@@ -17,22 +17,23 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m edge_agent", description=__doc__)
-    parser.add_argument("--env-file", type=Path, help="FLOTA_AGENT_*=value lines")
+    parser.add_argument(
+        "--env-file", type=Path, help="FLOTA_AGENT_*=value lines, or a .toml file of fields"
+    )
     parser.add_argument("--log-level", default=os.environ.get("FLOTA_LOG_LEVEL", "INFO"))
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    from pydantic import ValidationError
-
-    from edge_agent.agent import Agent
-    from edge_agent.settings import AgentSettings
+    from edge_agent.settings import SettingsError, load_settings
 
     try:
-        settings = AgentSettings(_env_file=args.env_file) if args.env_file else AgentSettings()  # type: ignore[call-arg]
-    except ValidationError as err:
+        settings = load_settings(args.env_file)
+    except SettingsError as err:
         print(f"edge_agent: bad settings:\n{err}", file=sys.stderr)
         return 2
+    from edge_agent.agent import Agent
+
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any
 
+from edge_agent import memory
 from edge_agent.commands import (
     CommandProcessor,
     ConfigHandler,
@@ -83,6 +84,7 @@ class Agent:
 
     def __init__(self, settings: AgentSettings, *, sources: bool = True) -> None:
         self.settings = s = settings
+        memory.limit_arenas(2)  # before any thread of ours allocates
         s.state_dir.mkdir(parents=True, exist_ok=True)
         self.outbox = Outbox(s.outbox_path, s.outbox_limits(), first_seq=s.first_seq())
         self.pipeline = FixPipeline(self.outbox, s.reporting())
@@ -120,6 +122,7 @@ class Agent:
                 events_ack=s.events_ack,
                 reconnect_max_s=s.mqtt_reconnect_max_s,
                 topic_alias=s.mqtt_topic_alias,
+                cloud_id=s.cloud_id,
             ),
             self.outbox,
             on_command=self._enqueue_command,
@@ -128,6 +131,7 @@ class Agent:
         self.harsh: Any = None
         self.engine: Any = None
         self._load_models()
+        memory.trim()  # the sessions' build scratch, freed but kept by malloc
         self.route_plan = RoutePlanHandler(s.state_dir / "route_plan.json")
         handlers: dict[str, Any] = {
             "route_plan": self.route_plan,
@@ -365,6 +369,7 @@ class Agent:
             "commands": dict(self.processor.counters),
             "agent": dict(self.counters),
             "connected": self.uplink.connected,
+            "rss_mb": round(memory.rss_mb(), 1),
         }
         for src in self.sources:
             counters = dict(src.counters)
@@ -404,6 +409,7 @@ class Agent:
                 )
                 self._dropped_seen = dropped
             self._save_aligner()
+            memory.trim()
             stats = self.stats()
             log.info("stats %s", json.dumps(stats, sort_keys=True, default=str))
             write_atomic(self.settings.state_dir / "stats.json", json.dumps(stats).encode())

@@ -32,7 +32,6 @@ import re
 import shutil
 import tempfile
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -351,6 +350,8 @@ class ModelUpdateHandler:
 
 def _download(url: str, dest: Path) -> str:
     """Fetch ``url`` to ``dest`` (fsynced); return its sha256. Refuses over MAX_MODEL_BYTES."""
+    import urllib.request  # here: http, email and friends cost ~2 MB resident on the vehicle
+
     h = hashlib.sha256()
     size = 0
     try:

@@ -47,7 +47,7 @@ from flota_wire import (
     encode,
     topic,
 )
-from flota_wire.acks import merge_ranges
+from flota_wire.acks import accepts_stored_ack, merge_ranges
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,8 @@ class UplinkConfig:
     topic_alias: bool = True  # MQTT 5: telemetry topic sent once per connection
     reconnect_min_s: int = 1
     reconnect_max_s: int = 60
+    # Stored acks are believed only when they name this cloud; None: from any cloud.
+    cloud_id: str | None = None
 
 
 @dataclass
@@ -271,7 +273,11 @@ class Uplink:
         message = received.message
         try:
             if isinstance(message, StoredAck):
-                self.handle_stored(message)
+                if accepts_stored_ack(message, self.config.cloud_id):
+                    self.handle_stored(message)
+                else:  # another cloud on this broker, or one that does not name itself
+                    self.counters["stored_acks_foreign_cloud"] += 1
+                    log.debug("mqtt: stored ack from cloud %r ignored", message.cloud)
             elif isinstance(message, Command):
                 self.counters["commands"] += 1
                 self.on_command(message)

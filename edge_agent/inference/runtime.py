@@ -60,6 +60,14 @@ class OnnxClassifier:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = config.intra_op_threads
         opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # Small tree models on a busy 2-core device: no arena or memory-pattern planning (no
+        # gain at this size), and no thread spinning (idle pools spinning on a loaded machine
+        # were what set the p99).
+        opts.enable_cpu_mem_arena = False
+        opts.enable_mem_pattern = False
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
         available = set(ort.get_available_providers())
         providers = [p for p in config.providers if p in available] or ["CPUExecutionProvider"]
         try:

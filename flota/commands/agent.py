@@ -6,7 +6,6 @@ import json
 import signal
 import threading
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -16,19 +15,18 @@ app = typer.Typer(help="Run the in-vehicle agent.", no_args_is_help=True)
 @app.command("run")
 def run(
     env_file: Path | None = typer.Option(
-        None, "--env-file", help="A file of FLOTA_AGENT_*=value lines (else the environment)."
+        None,
+        "--env-file",
+        help="A file of FLOTA_AGENT_*=value lines, or a .toml of fields (beside the environment).",
     ),
 ) -> None:
     """Run until SIGINT/SIGTERM. Settings come from FLOTA_AGENT_* variables (docs/agent.md)."""
-    from pydantic import ValidationError
-
     from edge_agent.agent import Agent
-    from edge_agent.settings import AgentSettings
+    from edge_agent.settings import SettingsError, load_settings
 
-    kwargs: dict[str, Any] = {"_env_file": env_file} if env_file else {}
     try:
-        settings = AgentSettings(**kwargs)
-    except ValidationError as err:
+        settings = load_settings(env_file)
+    except SettingsError as err:
         typer.echo(f"flota agent: bad settings:\n{err}", err=True)
         raise typer.Exit(2) from err
     stop = threading.Event()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -15,14 +14,6 @@ from typing import Any
 import typer
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _status_mb(field: str) -> float:
-    """VmRSS / VmHWM of this process from /proc (kB -> MB)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def nmea_rate(budget_s: float = 3.0) -> dict[str, Any]:
@@ -167,7 +158,8 @@ def agent_process(seconds: float, queued: int, warmup_s: float) -> dict[str, Any
         }
         if (models / "harsh_driving" / "card.json").exists():
             env["FLOTA_AGENT_MODELS_DIR"] = str(models)
-        code = f"from flota.commands.bench_edge import child; child({seconds!r}, {warmup_s!r})"
+        # a lean child: the agent's imports only (no typer, no flota CLI), as a vehicle runs it
+        code = f"from edge_agent.benchprobe import child; child({seconds!r}, {warmup_s!r})"
         try:
             proc = subprocess.run(
                 [sys.executable, "-c", code],
@@ -185,99 +177,6 @@ def agent_process(seconds: float, queued: int, warmup_s: float) -> dict[str, Any
             raise RuntimeError(f"agent child failed:\n{proc.stderr[-3000:]}")
         result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
         return result
-
-
-def _thread_cpu() -> dict[str, float]:
-    """CPU seconds per thread of this process (Python names; others by OS name)."""
-    import threading
-
-    names = {t.native_id: t.name for t in threading.enumerate()}
-    tick = os.sysconf("SC_CLK_TCK")
-    out: dict[str, float] = {}
-    for task in Path("/proc/self/task").iterdir():
-        try:
-            stat = (task / "stat").read_text()
-            comm = (task / "comm").read_text().strip()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        cpu = (int(fields[11]) + int(fields[12])) / tick
-        name = names.get(int(task.name), comm)
-        out[name] = out.get(name, 0.0) + cpu
-    return out
-
-
-def child(seconds: float, warmup_s: float) -> None:
-    """The measured agent process (run by ``agent_process``); prints one JSON line."""
-    import threading
-
-    import numpy as np
-
-    from edge_agent.agent import Agent
-    from edge_agent.settings import AgentSettings
-
-    agent = Agent(AgentSettings())  # type: ignore[call-arg]  # fields come from the environment
-    agent.start()
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.is_set():
-            agent.step(0.1)
-
-    t = threading.Thread(target=loop)
-    t.start()
-    time.sleep(warmup_s)
-    windows0 = agent.harsh.windows if agent.harsh is not None else 0
-    epochs0 = agent.pipeline.counters["epochs"]
-    t0_threads = _thread_cpu()
-    r0 = resource.getrusage(resource.RUSAGE_SELF)
-    w0 = time.perf_counter()
-    time.sleep(seconds)
-    r1 = resource.getrusage(resource.RUSAGE_SELF)
-    t1_threads = _thread_cpu()
-    wall = time.perf_counter() - w0
-    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-    stop.set()
-    t.join()
-    windows = (agent.harsh.windows if agent.harsh is not None else 0) - windows0
-    out: dict[str, Any] = {
-        "rss_mb": round(_status_mb("VmRSS"), 1),
-        "rss_peak_mb": round(_status_mb("VmHWM"), 1),
-        "cpu_percent": round(100 * cpu / wall, 2),
-        "cpu_window_s": round(wall, 1),
-        "cpu_percent_by_thread": {
-            name: round(100 * (t1_threads[name] - t0_threads.get(name, 0.0)) / wall, 2)
-            for name in sorted(t1_threads)
-        },
-        "gps_epochs": agent.pipeline.counters["epochs"] - epochs0,
-        "imu_windows_classified": windows,
-        "models_loaded": sorted(agent.slots),
-        "outbox_fix_rows": agent.outbox.fix_rows,
-        "outbox_file_mb": round(agent.settings.outbox_path.stat().st_size / 1e6, 1),
-        "mcu_rx_imu_batch": sum(
-            dict(getattr(s, "link", None).counts).get("rx_imu_batch", 0)  # type: ignore[union-attr]
-            for s in agent.sources
-            if s.name == "mcu"
-        ),
-    }
-    if agent.harsh is not None:  # latency of one window through features + onnxruntime
-        from edge_agent.inference import imu_features
-
-        rng = np.random.default_rng(0)
-        acc = rng.normal(0, 1, (1, 200, 3)) + np.array([0, 0, 9.81])
-        gyro = rng.normal(0, 0.05, (1, 200, 3))
-        frame = np.eye(3)[None]
-        window = imu_features.align(acc, gyro, frame, np.array([[0, 0, 9.81]]), np.zeros((1, 3)))
-        slot = agent.slots["harsh_driving"]
-        ns = []
-        for _ in range(500):
-            t0 = time.perf_counter_ns()
-            slot.classify(window)
-            ns.append(time.perf_counter_ns() - t0)
-        out["inference_p99_ms"] = round(float(np.percentile(ns, 99)) / 1e6, 3)
-        out["inference_p50_ms"] = round(float(np.percentile(ns, 50)) / 1e6, 3)
-    agent.close()
-    print(json.dumps(out), flush=True)
 
 
 def run(

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pydantic import SecretStr
 
 from edge_agent.agent import Agent
 from edge_agent.gps.fix import GpsFix
-from edge_agent.settings import AgentSettings
+from edge_agent.settings import load_settings
 from firmware_bridge.records import DigitalInputs, ImuSample
 from flota_wire import Event
 from flota_wire.jsoncodec import decode_event
@@ -27,9 +26,10 @@ ALIGNED = {"gravity": [0, 0, 9.81], "gyro_bias": [0, 0, 0], "fwd_evidence": [1, 
 @pytest.fixture
 def agent(tmp_path: Path) -> Agent:
     (tmp_path / "aligner.json").write_text(json.dumps(ALIGNED))
-    settings = AgentSettings(
+    settings = load_settings(
+        environ={},
         tenant="acme", vehicle="van-1", mqtt_username="acme.van-1",
-        mqtt_password=SecretStr("k8#Lq-unit"), state_dir=tmp_path,
+        mqtt_password="k8#Lq-unit", state_dir=tmp_path,
         models_dir=REPO / "models" / "onnx",
     )  # fmt: skip
     return Agent(settings, sources=False)

@@ -9,10 +9,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
 
 from edge_agent.outbox import Outbox
-from edge_agent.settings import AgentSettings
+from edge_agent.settings import SettingsError, load_settings
 from edge_agent.uplink import Uplink, UplinkConfig
 from flota_wire import Channel, Command, CommandKind, Fix, encode, topic
 from flota_wire.acks import encode_stored_ack
@@ -58,23 +57,23 @@ def test_pump_does_nothing_while_offline(tmp_path: Path) -> None:
     assert not up.publish_sensors([])
 
 
-BASE = {"tenant": "acme", "vehicle": "van-1", "mqtt_username": "acme.van-1"}
+BASE: dict[str, Any] = {"tenant": "acme", "vehicle": "van-1", "mqtt_username": "acme.van-1"}
 
 
 def test_settings_refuse_default_secrets_and_half_tls(tmp_path: Path) -> None:
     for bad in ("", "changeme", "password", "public"):
-        with pytest.raises(ValidationError, match="default or empty"):
-            AgentSettings(**BASE, mqtt_password=bad)
+        with pytest.raises(SettingsError, match="default or empty"):
+            load_settings(environ={}, **BASE, mqtt_password=bad)
     cert = tmp_path / "c.pem"
     cert.write_text("x")
-    with pytest.raises(ValidationError, match="both tls_cert and tls_key"):
-        AgentSettings(**BASE, mqtt_password="k8#Lq", tls_ca=cert, tls_cert=cert)
-    with pytest.raises(ValidationError, match="not a readable file"):
-        AgentSettings(**BASE, mqtt_password="k8#Lq", tls_ca=tmp_path / "missing.pem")
-    with pytest.raises(ValidationError):
-        AgentSettings(**BASE, mqtt_password="k8#Lq", report_min_interval_s=100)
-    with pytest.raises(ValidationError):
-        AgentSettings(**{**BASE, "vehicle": "van/1"}, mqtt_password="k8#Lq")
+    with pytest.raises(SettingsError, match="both tls_cert and tls_key"):
+        load_settings(environ={}, **BASE, mqtt_password="k8#Lq", tls_ca=cert, tls_cert=cert)
+    with pytest.raises(SettingsError, match="not a readable file"):
+        load_settings(environ={}, **BASE, mqtt_password="k8#Lq", tls_ca=tmp_path / "missing.pem")
+    with pytest.raises(SettingsError):
+        load_settings(environ={}, **BASE, mqtt_password="k8#Lq", report_min_interval_s=100)
+    with pytest.raises(SettingsError):
+        load_settings(environ={}, **{**BASE, "vehicle": "van/1"}, mqtt_password="k8#Lq")
 
 
 def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -84,7 +83,7 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     monkeypatch.setenv("FLOTA_AGENT_MQTT_PASSWORD", "k8#Lq-long")
     monkeypatch.setenv("FLOTA_AGENT_STATE_DIR", str(tmp_path))
     monkeypatch.setenv("FLOTA_AGENT_REPORT_HEADING_DEG", "15")
-    s = AgentSettings()
+    s = load_settings()
     assert s.client_id == "acme.van-1"
     assert s.outbox_path == tmp_path / "outbox.sqlite"
     assert s.reporting().heading_deg == 15.0
@@ -116,3 +115,27 @@ def test_stored_ack_of_a_batch_with_gaps_frees_its_flight(tmp_path: Path) -> Non
     assert up._inflight["telemetry"]  # seq 10 still queued
     up._on_message(None, None, _msg(Channel.STORED, encode_stored_ack([(10, 10)], time_us=6)))
     assert up._inflight["telemetry"] == []
+
+
+def test_stored_acks_of_another_cloud_are_ignored(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite")
+    cfg = UplinkConfig(
+        "acme", "van-1", "127.0.0.1", 1, "acme.van-1", "s3cret-x", "acme.van-1", cloud_id="eu-1"
+    )
+    up = Uplink(cfg, box, lambda _c: None)
+    box.add_fixes([Fix(0, 1_795_780_800_000_000 + i, 1, 1) for i in range(6)])
+    for cloud in ("us-2", None):  # another cloud, and an ack naming none
+        payload = encode_stored_ack([(1, 2)], time_us=5, cloud=cloud)
+        up._on_message(None, None, _msg(Channel.STORED, payload))
+    assert box.queued_seqs() == [1, 2, 3, 4, 5, 6]
+    assert up.counters["stored_acks_foreign_cloud"] == 2
+    up._on_message(
+        None, None, _msg(Channel.STORED, encode_stored_ack([(1, 2)], time_us=6, cloud="eu-1"))
+    )
+    assert box.queued_seqs() == [3, 4, 5, 6]
+    # a device configured for any cloud (cloud_id None) takes all of them
+    up.config = UplinkConfig(
+        "acme", "van-1", "127.0.0.1", 1, "acme.van-1", "s3cret-x", "acme.van-1", cloud_id=None
+    )
+    up._on_message(None, None, _msg(Channel.STORED, encode_stored_ack([(3, 3)], time_us=7)))
+    assert box.queued_seqs() == [4, 5, 6]
