@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import logging
 import multiprocessing
+import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
@@ -30,6 +31,7 @@ class Stage:
     share: float  # of the time left when the stage starts (the last stage takes the rest)
     params: SolveParams
     warm: bool = False  # start from the previous stage's answer
+    fallback: bool = False  # run only when the stages before it gave no answer
 
 
 def engine(name: str) -> Engine:
@@ -63,17 +65,30 @@ def capable_engines(feats: frozenset[Feature], params: SolveParams) -> list[str]
 
 
 def plan(feats: frozenset[Feature], params: SolveParams) -> list[list[Stage]]:
+    """One pipeline per worker.
+
+    Where PyVRP can model the problem, every worker runs PyVRP (its own seed) for the whole
+    budget, then OR-Tools either as a fallback (PyVRP found nothing feasible; it gives up
+    early to leave time) or, with `polish_share > 0`, as an improver of PyVRP's answer.
+    On Solomon, OR-Tools' own search is an order of magnitude weaker than PyVRP's, and a core
+    given to it (or a share of the budget) was worth less than a second PyVRP seed.
+    """
     able = capable_engines(feats, params)
     polish = params.ortools.polish_share
     pipelines: list[list[Stage]] = []
     for w in range(params.workers):
         p = replace(params, seed=params.seed + w)
         if able == ["pyvrp", "ortools"]:
-            # Every process: PyVRP (its own seed), then OR-Tools improves that answer.
-            pipelines.append([Stage("pyvrp", 1 - polish, p), Stage("ortools", 1.0, p, warm=True)])
+            if polish > 0:
+                pipelines.append(
+                    [Stage("pyvrp", 1 - polish, p), Stage("ortools", 1.0, p, warm=True)]
+                )
+            else:
+                pipelines.append([Stage("pyvrp", 1.0, p), Stage("ortools", 1.0, p, fallback=True)])
         elif able == ["ortools"]:
             # Diversify the construction heuristic across processes.
-            first = (params.ortools.first_solution, *FIRST_SOLUTIONS)[w % len(FIRST_SOLUTIONS)]
+            order = list(dict.fromkeys((params.ortools.first_solution, *FIRST_SOLUTIONS)))
+            first = order[w % len(order)]
             p = replace(p, ortools=replace(params.ortools, first_solution=first))
             pipelines.append([Stage("ortools", 1.0, p)])
         else:
@@ -90,7 +105,7 @@ def run_pipeline(
         now = time.time()
         last = k == len(stages) - 1
         stage_deadline = deadline if last else now + (deadline - now) * stage.share
-        if stage_deadline - now <= 0.01:
+        if stage_deadline - now <= 0.01 or (stage.fallback and answers):
             continue
         initial = answers[-1] if stage.warm and answers else None
         try:
@@ -108,13 +123,23 @@ def run_pipeline(
     return answers
 
 
+def start_method() -> str:
+    """`fork` when this process has no other threads: a forked worker starts in milliseconds
+    with every library already imported, where a spawned one spent ~1 s of its budget importing
+    (measured); a threaded process (the dispatch service's Kafka client) must not fork."""
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return "fork"
+    return "forkserver" if "forkserver" in methods else "spawn"
+
+
 def run(
     data: ProblemData, pipelines: list[list[Stage]], stop: StoppingCriterion, deadline: float
 ) -> list[Answer]:
     """Every answer of every pipeline; pipeline 0 runs here, the rest in child processes."""
     if len(pipelines) == 1:
         return run_pipeline(data, pipelines[0], stop, deadline)
-    ctx = multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context(start_method())
     answers: list[Answer] = []
     with ProcessPoolExecutor(max_workers=len(pipelines) - 1, mp_context=ctx) as pool:
         futures: list[Future[list[Answer]]] = [

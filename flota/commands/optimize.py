@@ -166,3 +166,61 @@ def serve(
         signal.signal(sig, lambda *_: stop.set())
     with contextlib.suppress(KeyboardInterrupt):
         DispatchService(settings).run(stop)
+
+
+@app.command("learn-speeds")
+def learn_speeds(
+    tenant: str = typer.Option(..., help="Tenant whose fixes to learn from."),
+    days: float = typer.Option(28.0, help="Learn from the fixes of the last DAYS days."),
+    until: float | None = typer.Option(None, help="End of the window (epoch s; default now)."),
+    resolution: int = typer.Option(8, help="H3 resolution of the cells."),
+    min_samples: int = typer.Option(30, help="Steps a (cell, hour) needs before it counts."),
+    default_mps: float = typer.Option(30 / 3.6, help="Speed where the fleet has too few (m/s)."),
+    holdout: float = typer.Option(0.2, help="Share of trips held back to measure the error."),
+    save: bool = typer.Option(True, "--save/--dry-run", help="Store the model (0008 tables)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
+) -> None:
+    """Learn travel speeds per H3 cell and hour of week from the stored fixes, report their
+    error on held-out trips, and store them for the dispatcher (docs/optimizer.md)."""
+    import time
+
+    from pydantic import ValidationError
+
+    from cloud.db import connect
+    from cloud.optimizer.speeds import LearnParams
+    from cloud.optimizer.speeds import store as speed_store
+    from cloud.settings import DatabaseSettings
+
+    try:
+        settings = DatabaseSettings()  # type: ignore[call-arg]
+        params = LearnParams(
+            resolution=resolution,
+            min_samples=min_samples,
+            default_mps=default_mps,
+            holdout=holdout,
+        )
+    except (ValidationError, ValueError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+    end = until if until is not None else time.time()
+    with connect(settings.database_url.get_secret_value(), application_name="flota-speeds") as c:
+        model, report = speed_store.learn_from_db(c, tenant, end - days * 86400, end, params)
+        c.commit()
+        version = speed_store.save(c, tenant, model, report, params) if save else None
+    out = {"tenant": tenant, "version": version, **speed_store.report_json(report, params)}
+    if as_json:
+        typer.echo(json.dumps(out))
+        return
+    typer.echo(
+        f"{tenant}: {report.fixes} fixes, {report.trips_learned} trips learned, "
+        f"{report.trips_held_out} held out; {report.keys} (cell, hour) speeds over "
+        f"{report.cells} cells; stored: {version or 'no (dry run)'}"
+    )
+    for label, fig, base in (
+        ("along the path", report.path, report.path_default),
+        ("straight legs", report.legs, report.legs_default),
+    ):
+        typer.echo(
+            f"  {label}: MAE {fig.mae_s:.1f} s, p90 {fig.p90_s:.1f} s over {fig.n}"
+            f" (default speed: MAE {base.mae_s:.1f} s, p90 {base.p90_s:.1f} s)"
+        )

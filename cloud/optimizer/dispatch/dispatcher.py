@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from cloud.optimizer import ConstantSpeed, GreatCircleMatrix, solve
+from cloud.optimizer import solve
 from cloud.optimizer.dispatch.messages import (
     BREAKDOWN,
     LATE,
@@ -230,8 +230,8 @@ class Dispatcher:
             nxt = self._next_stop(v, plan)
             if nxt is not None:
                 watch.setdefault(v.doc.tenant, []).append((v, nxt))
-        matrix = GreatCircleMatrix(circuity=cfg.circuity, speeds=ConstantSpeed(cfg.speed_mps))
         for tenant, pairs in watch.items():
+            matrix = cfg.matrix(tenant, now)
             fixes = self.positions(tenant, [v.doc.vehicle for v, _ in pairs])
             for v, stop in pairs:
                 fix = fixes.get(v.doc.vehicle)

@@ -31,7 +31,8 @@ from cloud.optimizer.dispatch.state import (
     StopKey,
     VehicleState,
 )
-from cloud.optimizer.matrix import ConstantSpeed
+from cloud.optimizer.matrix import ConstantSpeed, SpeedProvider
+from cloud.optimizer.speeds.model import hour_of_week
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,14 @@ class PlannerConfig:
     circuity: float = 1.3
     speed_mps: float = 30 / 3.6
     position_max_age_s: float = 6 * 3600.0
+    # Per tenant: the learned speeds (cloud.optimizer.speeds.SpeedCache.provider); None or a
+    # tenant without a learned model: `speed_mps` everywhere.
+    speeds: Callable[[str], SpeedProvider] | None = None
+
+    def matrix(self, tenant: str, now: float) -> GreatCircleMatrix:
+        """Travel times for a plan made at `now` (the hour of week the plan starts)."""
+        provider = self.speeds(tenant) if self.speeds is not None else ConstantSpeed(self.speed_mps)
+        return GreatCircleMatrix(self.circuity, provider, hour_of_week(now))
 
 
 @dataclass
@@ -245,7 +254,7 @@ def plan_depot(
     if not any(v.usable for v in vehicles):
         reasons = {o.doc.id: "no_vehicle" for o in orders if o.pending}
         return Solved({}, {}, reasons, "none", not reasons, ["no usable vehicle"])
-    matrix = GreatCircleMatrix(circuity=cfg.circuity, speeds=ConstantSpeed(cfg.speed_mps))
+    matrix = cfg.matrix(depot.tenant, now)
     try:
         b, _commits = build(depot, vehicles, orders, positions, now, cfg)
         data = b.model.data(matrix)

@@ -48,6 +48,10 @@ from cloud.optimizer.dispatch.messages import (
 from cloud.optimizer.dispatch.planner import PlannerConfig
 from cloud.optimizer.dispatch.state import DepotKey, VehiclePlan
 from cloud.optimizer.dispatch.topics import ensure_dispatch_topics, orders_topic
+from cloud.optimizer.matrix import ConstantSpeed, SpeedProvider
+from cloud.optimizer.speeds import store as speed_store
+from cloud.optimizer.speeds.cache import SpeedCache
+from cloud.optimizer.speeds.model import LearnedSpeeds
 from cloud.settings import DispatchSettings
 from flota_wire import Channel, CommandAck, WireError, decode, encode, topic
 
@@ -59,7 +63,9 @@ APP_NAME = "flota-dispatch"
 _DB_LOST = (psycopg.OperationalError, psycopg.InterfaceError, DbUnavailableError)
 
 
-def config_from(settings: DispatchSettings) -> DispatchConfig:
+def config_from(
+    settings: DispatchSettings, speeds: Callable[[str], SpeedProvider] | None = None
+) -> DispatchConfig:
     return DispatchConfig(
         min_interval_s=settings.dispatch_min_interval_s,
         settle_s=settings.dispatch_settle_s,
@@ -72,6 +78,7 @@ def config_from(settings: DispatchSettings) -> DispatchConfig:
             circuity=settings.dispatch_circuity,
             speed_mps=settings.dispatch_speed_mps,
             position_max_age_s=settings.dispatch_position_max_age_s,
+            speeds=speeds,
         ),
     )
 
@@ -102,7 +109,14 @@ class DispatchService:
         self.topics = KafkaTopics(settings.kafka_topic_prefix)
         self.orders_topic = orders_topic(settings.kafka_topic_prefix)
         self.conn = self._connect()
-        self.dispatcher = dispatcher or Dispatcher(config_from(settings), positions=self._positions)
+        # Learned travel speeds (flota optimize learn-speeds), re-read when a new model is stored.
+        self._speeds_conn: psycopg.Connection[Any] | None = None
+        self.speeds = SpeedCache(
+            self._speeds_version, self._speeds_load, ConstantSpeed(settings.dispatch_speed_mps)
+        )
+        self.dispatcher = dispatcher or Dispatcher(
+            config_from(settings, self.speeds.provider), positions=self._positions
+        )
         self.stats = DispatchStats()
         self._stop = threading.Event()
         self._unpushed: list[tuple[VehiclePlan, bytes]] = []
@@ -110,6 +124,27 @@ class DispatchService:
 
     def _connect(self) -> psycopg.Connection[Any]:
         return connect(self.settings.database_url.get_secret_value(), application_name=APP_NAME)
+
+    def _speeds_db(self) -> psycopg.Connection[Any]:
+        # Its own autocommit connection: a failed read must not abort the service's transaction.
+        if self._speeds_conn is None or self._speeds_conn.closed:
+            self._speeds_conn = connect(
+                self.settings.database_url.get_secret_value(),
+                autocommit=True,
+                application_name=APP_NAME,
+            )
+        return self._speeds_conn
+
+    def _speeds_version(self, tenant: str) -> str | None:
+        try:
+            return speed_store.version(self._speeds_db(), tenant)
+        except psycopg.Error:
+            if self._speeds_conn is not None:
+                self._speeds_conn.close()
+            raise
+
+    def _speeds_load(self, tenant: str) -> LearnedSpeeds | None:
+        return speed_store.load(self._speeds_db(), tenant)
 
     def _positions(self, tenant: str, vehicles: list[str]) -> dict[str, Any]:
         return store.positions(self.conn, tenant, vehicles)
@@ -313,3 +348,5 @@ class DispatchService:
             self.producer.flush(timeout=10)
             self.producer.close(timeout=5)
             self.conn.close()
+            if self._speeds_conn is not None:
+                self._speeds_conn.close()

@@ -8,7 +8,11 @@ stall its search for a feasible plan; they come back as unassigned with their re
 
 from __future__ import annotations
 
+import logging
 import math
+import statistics
+import time
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -23,6 +27,9 @@ from pyvrp import (
     VehicleType,
     solve,
 )
+from pyvrp import SolveParams as PyvrpSolveParams
+from pyvrp.exceptions import PenaltyBoundWarning
+from pyvrp.search import NeighbourhoodParams
 from pyvrp.stop import MultipleCriteria as PyvrpMultiple
 
 from cloud.optimizer.engines.common import HORIZON_CAP, Feature, Scaler
@@ -34,8 +41,46 @@ from cloud.optimizer.result import Answer, Reason
 from cloud.optimizer.schedule import depot_window_start, diagnose, effective_penalty
 from cloud.optimizer.stop import Deadline, StoppingCriterion
 
+log = logging.getLogger(__name__)
+
 INT_MAX = np.iinfo(np.int64).max
 IMPOSSIBLE = {Reason.NO_VEHICLE_WITH_SKILLS, Reason.OVER_CAPACITY, Reason.UNREACHABLE_IN_TIME}
+# PyVRP's penalties per unit of excess load share one range with those per unit of time
+# warp. On the Solomon instances (scaled by 1000) one unit of the median amount weighs at least
+# 1/4000 of the median arc's cost, and PyVRP did best left alone there (measured); where the
+# units make a load unit far lighter (kg or litres against metres x 1000) amounts and capacities
+# are multiplied up to that ratio, else overloading is nearly free and PyVRP can end infeasible.
+LOAD_TO_ARC = 1 / 4000
+LOAD_CAP = 2**40  # scaled capacities stay far from overflow in penalty arithmetic
+INFEASIBLE_COST = 2**62  # PyVRP reports an infeasible best as the largest cost
+
+
+def load_factors(data: OurData, arc_costs: np.ndarray) -> list[int]:
+    """Per dimension, an integer multiplier for amounts and capacities (exact: both scale)."""
+    positive = arc_costs[arc_costs > 0]
+    if positive.size == 0:
+        return [1] * data.dimensions
+    arc = float(np.median(positive))
+    factors = []
+    for d in range(data.dimensions):
+        amounts = [job.amount[d] for job in data.jobs if job.amount[d] > 0]
+        caps = max((v.capacity[d] for v in data.vehicles), default=0)
+        if not amounts or caps <= 0:
+            factors.append(1)
+            continue
+        k = max(1, int(LOAD_TO_ARC * arc / statistics.median(amounts)))
+        factors.append(max(1, min(k, LOAD_CAP // caps)))
+    return factors
+
+
+@dataclass
+class GiveUp:
+    """Stops PyVRP once `at` (wall time) has passed without any feasible plan."""
+
+    at: float
+
+    def __call__(self, best_cost: float) -> bool:
+        return best_cost >= INFEASIBLE_COST and time.time() >= self.at
 
 
 def _cap(x: int) -> int:
@@ -88,6 +133,13 @@ class PyvrpEngine:
             late = min([w.end for w in opens], default=math.inf)
             depots.append(Depot(depot_of[loc], sc.up(early), _cap(sc.down(late))))
         built = Built()
+        factors = (
+            load_factors(data, sc.cost) if params.pyvrp.load_scaling else [1] * data.dimensions
+        )
+
+        def load(amount: tuple[int, ...]) -> list[int]:
+            return [a * k for a, k in zip(amount, factors, strict=True)]
+
         clients: list[Client] = []
         groups: list[ClientGroup] = []
         shipments: list[Shipment] = []
@@ -109,7 +161,7 @@ class PyvrpEngine:
                         delivery_tw_early=sc.up(drop.windows[0].start),
                         delivery_tw_late=_cap(sc.down(drop.windows[0].end)),
                         delivery_service_duration=sc.up(drop.service),
-                        amount=list(job.amount), prize=prize, required=not optional, name=job.id,
+                        amount=load(job.amount), prize=prize, required=not optional, name=job.id,
                     )
                 )  # fmt: skip
                 built.shipment_job.append(j)
@@ -126,8 +178,8 @@ class PyvrpEngine:
                 clients.append(
                     Client(
                         location=len(locs) - 1,
-                        delivery=list(job.amount) if job.kind is JobKind.DELIVERY else zero,
-                        pickup=list(job.amount) if job.kind is JobKind.PICKUP else zero,
+                        delivery=load(job.amount) if job.kind is JobKind.DELIVERY else zero,
+                        pickup=load(job.amount) if job.kind is JobKind.PICKUP else zero,
                         service_duration=sc.up(task.service),
                         tw_early=sc.up(window.start), tw_late=_cap(sc.down(window.end)),
                         prize=prize, required=not optional and group is None,
@@ -146,7 +198,7 @@ class PyvrpEngine:
             types.append(
                 VehicleType(
                     num_available=len(members),
-                    capacity=list(key.capacity),
+                    capacity=load(key.capacity),
                     start_depot=depot_of[key.start],
                     end_depot=depot_of[key.end],
                     fixed_cost=sc.money(key.fixed_cost),
@@ -172,15 +224,32 @@ class PyvrpEngine:
         deadline: float,
         initial: Answer | None = None,
     ) -> Answer | None:
-        """Cold start only: no other engine runs before PyVRP in our plans."""
+        """Cold start only: no other engine runs before PyVRP in our plans.
+
+        Returns None when PyVRP found no feasible plan (it gives up early, at
+        `give_up_share` of the budget, so that the next engine has time to try).
+        """
         if any(v.end is None for v in data.vehicles):
             raise EngineError("pyvrp: open routes are not supported")
         built = self.build(data, params)
         if not built.client_job and not built.shipment_job:
             return Answer("pyvrp", tuple(() for _ in data.vehicles))
         assert built.problem is not None
-        rule = PyvrpMultiple([Deadline(deadline), stop])
-        result = solve(built.problem, stop=rule, seed=params.seed, collect_stats=False)
+        started = time.time()
+        give_up = GiveUp(started + (deadline - started) * params.pyvrp.give_up_share)
+        rule = PyvrpMultiple([Deadline(deadline), stop, give_up])
+        settings = PyvrpSolveParams(
+            neighbourhood=NeighbourhoodParams(num_neighbours=params.pyvrp.num_neighbours)
+        )
+        with warnings.catch_warnings():
+            # "penalty at its maximum": expected when no feasible plan exists; handled below.
+            warnings.simplefilter("ignore", PenaltyBoundWarning)
+            result = solve(
+                built.problem, stop=rule, seed=params.seed, collect_stats=False, params=settings
+            )
+        if not result.is_feasible():
+            log.info("pyvrp found no feasible plan in %.1f s", time.time() - started)
+            return None
         routes: list[tuple[tuple[int, int], ...]] = [() for _ in data.vehicles]
         used: dict[int, int] = defaultdict(int)
         types = built.problem.vehicle_types()
