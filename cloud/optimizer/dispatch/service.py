@@ -131,7 +131,7 @@ class DispatchService:
             self._speeds_conn = connect(
                 self.settings.database_url.get_secret_value(),
                 autocommit=True,
-                application_name=APP_NAME,
+                application_name=f"{APP_NAME}-speeds",
             )
         return self._speeds_conn
 
