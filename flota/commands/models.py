@@ -104,3 +104,34 @@ def list_models(root: Path = typer.Option(None, help="Model root (default: model
             f"{card['name']} {card['version']} sha256 {card['sha256'][:12]} "
             f"{'ok' if ok else 'MISMATCH'}"
         )
+
+
+@app.command("serve")
+def serve(
+    host: str = typer.Option(None, help="Listen address (default 127.0.0.1)."),
+    port: int = typer.Option(None, min=0, max=65535, help="Port (default 8095)."),
+    root: Path = typer.Option(None, help="Model root (default: models/onnx)."),
+    reload_interval: float = typer.Option(None, min=0.1, help="Seconds between file checks."),
+) -> None:
+    """Serve ETA and demand over HTTP JSON (the internal model service); reloads changed models.
+
+    Settings come from FLOTA_MODELS_* (ROOT, HOST, PORT, RELOAD_INTERVAL_S, MAX_LEGS, ...);
+    options override them.
+    """
+    import logging
+
+    from cloud.models_service.server import serve as run
+    from cloud.models_service.settings import ModelsServiceSettings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    overrides = {
+        k: v
+        for k, v in {
+            "host": host,
+            "port": port,
+            "root": root,
+            "reload_interval_s": reload_interval,
+        }.items()
+        if v is not None
+    }
+    run(ModelsServiceSettings(**overrides))
