@@ -33,11 +33,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"edge_agent: bad settings:\n{err}", file=sys.stderr)
         return 2
     from edge_agent.agent import Agent
+    from edge_agent.can_signals import CanConfigError
 
+    try:
+        agent = Agent(settings)
+    except CanConfigError as err:
+        print(f"edge_agent: bad settings:\ncan_dbc/can_signals: {err}", file=sys.stderr)
+        return 2
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    Agent(settings).run(stop)
+    agent.run(stop)
     return 0
 
 

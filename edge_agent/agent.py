@@ -14,7 +14,7 @@ import logging
 import os
 import queue
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -71,6 +71,11 @@ OBD_COLUMNS: dict[str, tuple[int, float]] = {
 
 def _now_us() -> int:
     return time.time_ns() // 1000
+
+
+# (time_us, kind, source, name, value, unit): a sensor sample before its seq is reserved
+_SensorRow = tuple[int, SensorKind, str, str, float, str]
+SENSOR_BATCH_MAX = 1000
 
 
 @dataclass
@@ -164,6 +169,16 @@ class Agent:
         self._next_sensors = time.monotonic() + s.sensor_interval_s
         self._next_stats = time.monotonic() + s.stats_interval_s
         self._dropped_seen = self.outbox.dropped
+        # Sensor samples wait here (not in the outbox) until connected: bounded, oldest dropped
+        # first, every drop counted (``sensor_samples_dropped``). Their seqs are reserved when
+        # they are handed to the uplink.
+        self._sensors: deque[_SensorRow] = deque()
+        self.can: Any = None
+        if s.can_dbc is not None:
+            from edge_agent.can_signals import CanSignalSampler
+
+            self.can = CanSignalSampler(s.can_dbc, s.can_signal_names, s.can_min_interval_s)
+            log.info("CAN: %d signals from %s", len(self.can.signals), s.can_dbc)
 
     def _audit_commit(self, seqs: list[int], _fixes: list[Any]) -> None:
         """After the commit: a line only ever names fixes the outbox had accepted."""
@@ -265,7 +280,7 @@ class Agent:
         self.pipeline.offer(fix)
 
     def _on_mcu(self, records: list[Any]) -> None:
-        from firmware_bridge.records import DigitalInputs, ImuSample
+        from firmware_bridge.records import CanFrame, DigitalInputs, ImuSample
 
         for rec in records:
             if isinstance(rec, ImuSample):
@@ -275,6 +290,14 @@ class Agent:
                     self._imu.gyro.append(rec.gyro)
                     if len(self._imu.acc) >= 100:
                         self._classify_imu(rec.time_utc)
+            elif isinstance(rec, CanFrame):
+                self.counters["can_frames"] += 1
+                if self.can is not None:
+                    for smp in self.can.offer(rec, time.time()):
+                        self._queue_sensor(
+                            (int(smp.time_s * 1e6), SensorKind.CAN, "can0", smp.name,
+                             smp.value, smp.unit)
+                        )  # fmt: skip
             elif isinstance(rec, DigitalInputs):
                 if rec.ignition != self._ignition:
                     if self._ignition is not None:
@@ -338,27 +361,45 @@ class Agent:
         )
 
     # -- periodic ----------------------------------------------------------------------
-    def _sensor_samples(self) -> list[SensorSample]:
+    def _snapshot_sensors(self) -> None:
+        """The latest IMU sample, OBD values (SI) and ignition, as rows for the buffer."""
         now = _now_us()
-        rows: list[tuple[SensorKind, str, str, float, str]] = []
         imu = self._last_imu
         if imu is not None:
             for axis, v in zip("xyz", imu.accel, strict=True):
-                rows.append((SensorKind.IMU_ACCEL, "imu0", axis, v, "m/s2"))
+                self._queue_sensor((now, SensorKind.IMU_ACCEL, "imu0", axis, v, "m/s2"))
             for axis, v in zip("xyz", imu.gyro, strict=True):
-                rows.append((SensorKind.IMU_GYRO, "imu0", axis, v, "rad/s"))
+                self._queue_sensor((now, SensorKind.IMU_GYRO, "imu0", axis, v, "rad/s"))
         for r in self._obd.values():
             value, unit = _si(r.value, r.unit)
-            rows.append((SensorKind.OBD, "obd", f"{r.pid:02X}", value, unit))
+            self._queue_sensor((now, SensorKind.OBD, "obd", f"{r.pid:02X}", value, unit))
         if self._ignition is not None:
-            rows.append((SensorKind.DIGITAL, "io", "ignition", float(self._ignition), ""))
-        if not rows:
-            return []
-        first = self.outbox.reserve("sensors", len(rows))
-        return [
-            SensorSample(first + i, now, kind, src, name, round(value, 6), unit)
-            for i, (kind, src, name, value, unit) in enumerate(rows)
-        ]
+            self._queue_sensor((now, SensorKind.DIGITAL, "io", "ignition",
+                                float(self._ignition), ""))  # fmt: skip
+
+    def _queue_sensor(self, row: _SensorRow) -> None:
+        if len(self._sensors) >= self.settings.sensor_queue_max:
+            if not self._sensors:
+                self.counters["sensor_samples_dropped"] += 1  # a cap of 0: none are kept
+                return
+            self._sensors.popleft()
+            self.counters["sensor_samples_dropped"] += 1
+        self._sensors.append(row)
+        self.counters["sensor_samples_queued"] += 1
+
+    def _send_sensors(self) -> None:
+        """Send the buffer in batches while connected; seqs are reserved per batch."""
+        while self._sensors and self.uplink.connected:
+            rows = [self._sensors[i] for i in range(min(SENSOR_BATCH_MAX, len(self._sensors)))]
+            first = self.outbox.reserve("sensors", len(rows))
+            samples = [
+                SensorSample(first + i, t, kind, src, name, round(value, 6), unit)
+                for i, (t, kind, src, name, value, unit) in enumerate(rows)
+            ]
+            if not self.uplink.publish_sensors(samples):
+                return  # offline again: keep them (the reserved seqs are skipped)
+            for _ in rows:
+                self._sensors.popleft()
 
     def stats(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -367,7 +408,7 @@ class Agent:
             "pipeline": dict(self.pipeline.counters),
             "reporting": dict(self.pipeline.policy.reasons),
             "commands": dict(self.processor.counters),
-            "agent": dict(self.counters),
+            "agent": {**self.counters, "sensor_samples_buffered": len(self._sensors)},
             "connected": self.uplink.connected,
             "rss_mb": round(memory.rss_mb(), 1),
         }
@@ -380,6 +421,11 @@ class Agent:
             if link is not None:
                 counters.update(dict(link.counts))
             out[src.name] = counters
+        if self.can is not None:
+            out["can"] = {
+                **self.can.counts,
+                **{f"dbc_{k}": v for k, v in self.can.decoder.counts.items()},
+            }
         return out
 
     def _periodic(self, now: float) -> None:
@@ -395,9 +441,8 @@ class Agent:
             self.emit_event("gnss_lost", Severity.WARNING)
         if now >= self._next_sensors:
             self._next_sensors = now + self.live["sensor_interval_s"]
-            samples = self._sensor_samples()
-            if samples:
-                self.uplink.publish_sensors(samples)
+            self._snapshot_sensors()
+            self._send_sensors()
         if now >= self._next_stats:
             self._next_stats = now + self.settings.stats_interval_s
             dropped = self.outbox.dropped

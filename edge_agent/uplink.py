@@ -425,17 +425,21 @@ class Uplink:
         return len(rows)
 
     def publish_sensors(self, samples: list[SensorSample]) -> bool:
-        """Best effort (not queued): samples are context, positions and events are the record."""
+        """Hand one sensor batch to paho (QoS 1); False while offline (the caller keeps the
+        samples: ``Agent`` holds a bounded buffer of them, not the outbox)."""
         if not samples or not self._connected:
-            self.counters["sensor_samples_unsent"] += len(samples)
             return False
         try:
             payload = encode(SensorBatch(self.vehicle, tuple(samples)))
         except WireError as err:
             self.counters["sensor_encode_errors"] += 1
             log.warning("sensor batch not encodable: %s", err)
+            return True  # never sendable: the caller must not keep it
+        info = self.client.publish(self.topics[Channel.SENSORS], payload, qos=1)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            self.counters["publish_errors"] += 1
             return False
-        self.client.publish(self.topics[Channel.SENSORS], payload, qos=1)
+        self.counters["sensor_batches"] += 1
         self.counters["sensor_samples_sent"] += len(samples)
         return True
 

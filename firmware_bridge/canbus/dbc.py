@@ -16,7 +16,9 @@ log = logging.getLogger(__name__)
 class DbcDecoder:
     """`decode(frame)` returns the message's signals (value and the DBC's unit) or None."""
 
-    def __init__(self, *paths: str | Path) -> None:
+    def __init__(self, *paths: str | Path, choices: bool = True) -> None:
+        """``choices``: named values (VAL_) as their names; False keeps the numbers."""
+        self.choices = choices
         self.db = cantools.database.Database()
         for path in paths:
             self.db.add_dbc_file(str(path))
@@ -38,7 +40,7 @@ class DbcDecoder:
             log.debug("%s: %d bytes, DBC says %d", msg.name, len(frame.data), msg.length)
             return None
         try:
-            values = msg.decode(frame.data, decode_choices=True)
+            values = msg.decode(frame.data, decode_choices=self.choices)
         except (cantools.database.DecodeError, ValueError, KeyError, IndexError) as err:
             self.counts["malformed"] += 1
             log.debug("%s: %s", msg.name, err)

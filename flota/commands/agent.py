@@ -29,10 +29,17 @@ def run(
     except SettingsError as err:
         typer.echo(f"flota agent: bad settings:\n{err}", err=True)
         raise typer.Exit(2) from err
+    from edge_agent.can_signals import CanConfigError
+
+    try:
+        agent = Agent(settings)
+    except CanConfigError as err:
+        typer.echo(f"flota agent: bad settings:\ncan_dbc/can_signals: {err}", err=True)
+        raise typer.Exit(2) from err
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    Agent(settings).run(stop)
+    agent.run(stop)
 
 
 @app.command("stats")
