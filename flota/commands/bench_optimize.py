@@ -80,9 +80,13 @@ def _vroom_answer(data: ProblemData, seconds: float) -> Any:
 
 def run_config(data: ProblemData, config: str, seconds: float, seed: int) -> Result:
     from cloud.optimizer import SolveParams, solve
+    from cloud.optimizer.engines.common import features
+    from cloud.optimizer.portfolio import warm_up
     from cloud.optimizer.solve import evaluate
 
     engine, workers = CONFIGS[config]
+    if engine != "vroom":
+        warm_up(features(data), SolveParams(engine=engine, workers=workers))
     if engine == "vroom":
         t0 = time.time()
         result = evaluate(data, _vroom_answer(data, seconds), SolveParams())

@@ -100,11 +100,14 @@ def solve_cmd(
     from dataclasses import replace
 
     from cloud.optimizer import OptimizerError, SolveParams, solve
+    from cloud.optimizer.engines.common import features
+    from cloud.optimizer.portfolio import warm_up
 
     try:
         base = SolveParams.from_file(params_file) if params_file else SolveParams()
         params = replace(base, engine=engine, workers=workers, seed=seed, time_limit=time_limit)
         data, numeric, rejected = load(file)
+        warm_up(features(data), params)  # imports do not eat into the search budget
         result = solve(data, params)
     except OptimizerError as err:
         if as_json:

@@ -38,6 +38,16 @@ class Feature(StrEnum):
     FIXED_COST = "fixed_cost"
 
 
+# What each engine adapter supports, known without importing the engine's library (OR-Tools
+# takes about 1 s to import: a problem routed to PyVRP alone must not pay for it).
+_PYVRP = {
+    Feature.CAPACITY, Feature.MULTI_DIMENSION, Feature.TIME_WINDOWS, Feature.MULTIPLE_WINDOWS,
+    Feature.PICKUPS, Feature.PAIRS, Feature.SHIFTS, Feature.START_POSITION,
+    Feature.OPTIONAL_JOBS, Feature.FIXED_COST,
+}  # fmt: skip
+SUPPORT: dict[str, frozenset[Feature]] = {"ortools": frozenset(Feature), "pyvrp": frozenset(_PYVRP)}
+
+
 def features(data: ProblemData) -> frozenset[Feature]:
     """The constraint kinds this problem actually uses."""
     out = {Feature.CAPACITY}

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
-from cloud.optimizer.engines.common import Feature, Scaler, seconds_left
+from cloud.optimizer.engines.common import SUPPORT, Scaler, seconds_left
 from cloud.optimizer.errors import EngineError
 from cloud.optimizer.model import JobKind, ProblemData
 from cloud.optimizer.params import SolveParams
@@ -223,7 +223,7 @@ class _Built:
 
 class OrToolsEngine:
     name = "ortools"
-    supported = frozenset(Feature)
+    supported = SUPPORT["ortools"]
 
     def solve(
         self,

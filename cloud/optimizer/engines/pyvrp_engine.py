@@ -32,7 +32,7 @@ from pyvrp.exceptions import PenaltyBoundWarning
 from pyvrp.search import NeighbourhoodParams
 from pyvrp.stop import MultipleCriteria as PyvrpMultiple
 
-from cloud.optimizer.engines.common import HORIZON_CAP, Feature, Scaler
+from cloud.optimizer.engines.common import HORIZON_CAP, SUPPORT, Scaler
 from cloud.optimizer.errors import EngineError
 from cloud.optimizer.model import JobKind
 from cloud.optimizer.model import ProblemData as OurData
@@ -111,13 +111,7 @@ class Built:
 
 class PyvrpEngine:
     name = "pyvrp"
-    supported = frozenset(
-        {
-            Feature.CAPACITY, Feature.MULTI_DIMENSION, Feature.TIME_WINDOWS,
-            Feature.MULTIPLE_WINDOWS, Feature.PICKUPS, Feature.PAIRS, Feature.SHIFTS,
-            Feature.START_POSITION, Feature.OPTIONAL_JOBS, Feature.FIXED_COST,
-        }
-    )  # fmt: skip
+    supported = SUPPORT["pyvrp"]
 
     def build(self, data: OurData, params: SolveParams) -> Built:
         sc = Scaler(data, params)
