@@ -38,7 +38,9 @@ def test_list_checks_every_sha256() -> None:
 
 
 def test_bench_models_json_has_latency_and_memory() -> None:
-    result = runner.invoke(app, ["bench", "models", "--json", "--windows", "100"])
+    result = runner.invoke(
+        app, ["bench", "models", "--json", "--windows", "100", "--requests", "20"]
+    )
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     for name in ("harsh_driving", "engine_anomaly"):
@@ -46,3 +48,10 @@ def test_bench_models_json_has_latency_and_memory() -> None:
     assert out["threads"] == 1
     assert out["memory"]["rss_mb_with_models"] > out["memory"]["rss_mb_with_numpy"]
     assert out["memory"]["sklearn_imported"] is False
+    for name in ("eta", "demand"):
+        assert out[name]["onnx_only"]["p99_us"] >= out[name]["onnx_only"]["p50_us"] > 0
+        assert out[name]["batch100_us_per_item"] > 0
+    cases = out["service"]["cases"]
+    assert set(cases) == {"eta_1_leg", "eta_10_legs", "demand_1_cell", "demand_37_cells"}
+    assert all(c["p99_us"] >= c["p50_us"] > 0 for c in cases.values())
+    assert out["service"]["rss_mb"] > 0
