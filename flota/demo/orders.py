@@ -22,9 +22,11 @@ class OrderFeed:
     """Publishes the depot, the vehicles and a seeded stream of orders."""
 
     def __init__(
-        self, bootstrap: str, prefix: str, tenant: str, vehicles: list[str], seed: int = 42
-    ) -> None:
+        self, bootstrap: str, prefix: str, tenant: str, vehicles: list[str], seed: int = 42,
+        depot: str = DEPOT,
+    ) -> None:  # fmt: skip
         self.producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        self.depot = depot
         self.topic = orders_topic(prefix)
         self.tenant = tenant
         self.vehicles = vehicles
@@ -34,12 +36,12 @@ class OrderFeed:
 
     def _send(self, doc: dict[str, Any]) -> None:
         self.producer.send(
-            self.topic, key=depot_key(self.tenant, DEPOT), value=json.dumps(doc).encode()
+            self.topic, key=depot_key(self.tenant, self.depot), value=json.dumps(doc).encode()
         )
 
     def setup(self) -> None:
         now = time.time()
-        base = {"v": 1, "tenant": self.tenant, "depot": DEPOT}
+        base = {"v": 1, "tenant": self.tenant, "depot": self.depot}
         self._send({**base, "type": "depot", "location": {"lat": DEPOT_LAT, "lon": DEPOT_LON},
                     "window": [now - 3600, now + 12 * 3600]})  # fmt: skip
         for v in self.vehicles:
@@ -57,7 +59,7 @@ class OrderFeed:
         start = now + self.rng.uniform(600, 3 * 3600)
         windows = [[start, start + 3600]] if self.rng.random() < 0.5 else []
         self.sent += 1
-        self._send({"v": 1, "type": "order", "tenant": self.tenant, "depot": DEPOT,
+        self._send({"v": 1, "type": "order", "tenant": self.tenant, "depot": self.depot,
                     "id": f"o-{self.sent}", "kind": "delivery",
                     "location": {"lat": round(lat, 6), "lon": round(lon, 6)},
                     "windows": windows, "service_s": 120, "demand": [self.rng.randint(1, 8)],
@@ -65,7 +67,7 @@ class OrderFeed:
         if self.sent > 3 and self.rng.random() < 0.1:
             self.cancelled += 1
             victim = self.rng.randint(1, self.sent - 1)
-            self._send({"v": 1, "type": "cancel", "tenant": self.tenant, "depot": DEPOT,
+            self._send({"v": 1, "type": "cancel", "tenant": self.tenant, "depot": self.depot,
                         "id": f"o-{victim}"})  # fmt: skip
         self.producer.flush(10)
 

@@ -17,18 +17,20 @@ import json
 import logging
 import math
 import os
-import secrets
 import shutil
 import sys
 import tempfile
 import threading
 import time
+from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from flota.demo.infra import Child, InfraError, free_port, spawn, start_mqtt_broker, start_tansu
-from flota.demo.orders import DEPOT_LAT, DEPOT_LON, OrderFeed
-from flota.demo.status import Snapshot, Watcher, stored_seqs
+from flota.demo.backends import Backends, embedded, external, register
+from flota.demo.infra import Child, InfraError, free_port, spawn
+from flota.demo.orders import DEPOT, DEPOT_LAT, DEPOT_LON, OrderFeed
+from flota.demo.status import Snapshot, Watcher, stored_keys
 from flota.demo.vehicle import DemoVehicle
 from flota.demo.view import View
 
@@ -48,23 +50,28 @@ def _origin(i: int) -> tuple[float, float]:
     )
 
 
-def _cloud_env(url: str, bootstrap: str, mqtt_port: int, mqtt_kind: str) -> dict[str, str]:
-    env = dict(os.environ)
+def _cloud_env(b: Backends) -> dict[str, str]:
+    """The production processes' own variables, pointed at the chosen backends."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLOTA_")}
     env.update({
-        "FLOTA_MQTT_HOST": "127.0.0.1",
-        "FLOTA_MQTT_PORT": str(mqtt_port),
-        "FLOTA_MQTT_USERNAME": "flota-bridge",
-        "FLOTA_MQTT_PASSWORD": secrets.token_urlsafe(16),
-        "FLOTA_KAFKA_BOOTSTRAP": bootstrap,
-        "FLOTA_KAFKA_API_VERSION": "2.0.0",
-        "FLOTA_DATABASE_URL": url,
+        "FLOTA_MQTT_HOST": b.mqtt_host,
+        "FLOTA_MQTT_PORT": str(b.mqtt_port),
+        "FLOTA_MQTT_USERNAME": b.bridge_username,
+        "FLOTA_MQTT_PASSWORD": b.bridge_password,
+        "FLOTA_KAFKA_BOOTSTRAP": b.kafka_bootstrap,
+        "FLOTA_DATABASE_URL": b.database_url,
+        # The bridge accepts only registered devices: the demo registers its fleet.
+        "FLOTA_REGISTRY_DATABASE_URL": b.database_url,
+        "FLOTA_REGISTRY_REFRESH_S": "5",
         # amqtt has no shared subscriptions; one bridge then subscribes plainly.
-        "FLOTA_SHARE_GROUP": "bridge" if mqtt_kind == "mosquitto" else "",
+        "FLOTA_SHARE_GROUP": "bridge" if b.shared_subscriptions else "",
         # Re-plan quickly: the demo's orders arrive every few seconds.
         "FLOTA_DISPATCH_TIME_LIMIT_S": "2",
         "FLOTA_DISPATCH_MIN_INTERVAL_S": "5",
         "FLOTA_DISPATCH_SETTLE_S": "1",
     })  # fmt: skip
+    if b.kafka_api_version:
+        env["FLOTA_KAFKA_API_VERSION"] = b.kafka_api_version
     return env
 
 
@@ -82,7 +89,8 @@ class Demo:
         self.fleet: list[DemoVehicle] = []
         self.stop = threading.Event()
         self.view = View()
-        self.pg: Any = None
+        self.backends: Backends | None = None
+        self.wall_start = time.time()
         self.feed: OrderFeed | None = None
         self.ready_s: float | None = None
         self.errors: list[str] = []
@@ -92,36 +100,20 @@ class Demo:
 
     # -- start ---------------------------------------------------------------------------
     def start(self) -> tuple[str, int]:
-        from cloud.db.connection import connect
-        from cloud.db.embedded import EmbeddedPostgres
-        from cloud.db.migrate import migrate
-
-        self.pg = EmbeddedPostgres(self.workdir / "pg", keep_data=False)
-        db: dict[str, Any] = {}
-
-        def start_db() -> None:  # initdb and start, beside the brokers' start
-            try:
-                db["url"] = self.pg.start()
-                with connect(db["url"], autocommit=True) as conn:
-                    migrate(conn)
-            except Exception as err:
-                db["error"] = err
-
-        db_thread = threading.Thread(target=start_db, name="start-db", daemon=True)
-        db_thread.start()
-        tansu, bootstrap = start_tansu(self.workdir)
-        self.children.append(tansu)
-        mqtt, mqtt_port, kind = start_mqtt_broker(self.workdir, force_amqtt=self.force_amqtt)
-        self.children.append(mqtt)
-        db_thread.join()
-        if "error" in db:
-            raise InfraError(f"embedded PostgreSQL did not start: {db['error']}") from db["error"]
-        url: str = db["url"]
+        if os.environ.get("FLOTA_DEMO_INFRA", "embedded") == "external":
+            self.backends = external()
+        else:
+            self.backends = embedded(self.workdir, self.force_amqtt)
+        b = self.backends
         self.view.say(
-            f"PostgreSQL (embedded), Kafka protocol (Tansu) on {bootstrap}, MQTT ({kind}) on"
-            f" port {mqtt_port}: up in {self.elapsed():.1f} s"
+            f"{b.kind}: PostgreSQL, Kafka at {b.kafka_bootstrap}, MQTT ({b.mqtt_kind}) at"
+            f" {b.mqtt_host}:{b.mqtt_port}; up in {self.elapsed():.1f} s"
         )
-        env = _cloud_env(url, bootstrap, mqtt_port, kind)
+        devices = b.fleet(self.n, TENANT)
+        if len(devices) < self.n:
+            self.view.say(f"only {len(devices)} devices registered: driving {len(devices)}")
+        register(b.database_url, devices)
+        env = _cloud_env(b)
         metrics_port = free_port()
         flota = [sys.executable, "-m", "flota"]
         for name, argv, port in (
@@ -135,17 +127,20 @@ class Demo:
                 child_env["FLOTA_METRICS_PORT"] = str(port)
             self.children.append(spawn(name, [*flota, *argv], self.workdir, child_env))
         trip_m = min(20_000.0, max(1_500.0, (self.duration or 600.0) * 20.0))
-        for i in range(self.n):
-            v = DemoVehicle(TENANT, f"veh-{i + 1:03d}", i + 1, self.workdir, _origin(i), trip_m)
+        for i, device in enumerate(devices):
+            v = DemoVehicle(device, i + 1, self.workdir, _origin(i), trip_m)
             v.start_peers()
-            v.start_agent(mqtt_port, kind == "mosquitto", env)
+            v.start_agent(b.mqtt_host, b.mqtt_port, b.mqtt5, env)
             self.fleet.append(v)
         self.view.say(
-            f"bridge, store, geo, dispatch and {self.n} edge agents (NMEA, MCU and ELM327 on"
-            f" pseudo-terminals) started in {self.elapsed():.1f} s"
+            f"bridge, store, geo, dispatch and {len(devices)} edge agents (NMEA, MCU and ELM327"
+            f" on pseudo-terminals) started in {self.elapsed():.1f} s"
         )
-        self.feed = OrderFeed(bootstrap, "flota", TENANT, [v.vehicle for v in self.fleet])
-        return url, metrics_port
+        # A depot of its own per run on shared services, so earlier runs' orders stay apart.
+        depot = DEPOT if b.kind == "embedded" else f"demo-{int(time.time())}"
+        self.feed = OrderFeed(b.kafka_bootstrap, "flota", devices[0].tenant,
+                              [v.vehicle for v in self.fleet], depot=depot)  # fmt: skip
+        return b.database_url, metrics_port
 
     # -- run -----------------------------------------------------------------------------
     def _check_children(self) -> None:
@@ -167,7 +162,8 @@ class Demo:
 
     def run(self) -> dict[str, Any]:
         url, metrics_port = self.start()
-        watcher = Watcher(url, TENANT, metrics_port, self.fleet, started=self.t_start)
+        since = datetime.fromtimestamp(self.wall_start, UTC)
+        watcher = Watcher(url, metrics_port, self.fleet, since, started=self.t_start)
         drive_s = self.duration if self.duration is not None else 10 * 365 * 86400.0
         assert self.feed is not None
         feed_thread = threading.Thread(target=self.feed.run, args=(self.stop,), daemon=True)
@@ -196,23 +192,30 @@ class Demo:
         return self.summary(url, snap)
 
     def summary(self, url: str, snap: Snapshot | None) -> dict[str, Any]:
-        stored, rows = stored_seqs(url, TENANT)
         sent = {(v.vehicle, s) for v in self.fleet for s in v.accepted()}
+        first = min((s for _, s in sent), default=0)
+        tenant = self.fleet[0].tenant if self.fleet else TENANT
+        rows = stored_keys(url, tenant, [v.vehicle for v in self.fleet], first)
+        # On shared services other writers use these vehicles too: judge only our own keys.
+        shared = self.backends is not None and self.backends.kind == "external"
+        if shared:
+            rows = Counter({k: n for k, n in rows.items() if k in sent})
+        stored = set(rows)
         assert self.feed is not None
         quarantine = snap.quarantine if snap else {}
         return {
-            "vehicles": self.n,
+            "vehicles": len(self.fleet),
             "fixes_sent": len(sent),
             "fixes_stored": len(stored & sent),
             "lost": len(sent - stored),
-            "duplicates": rows - len(stored),
+            "duplicates": sum(n - 1 for n in rows.values()),
             "quarantined": sum(n for k, n in quarantine.items() if k != "duplicate"),
             "events": sum(snap.events.values()) if snap else 0,
             "plans_pushed": snap.plans_pushed if snap else 0,
             "plans_acked": snap.plans_acked if snap else 0,
             "plans_refused": snap.plans_refused if snap else 0,
             "orders": self.feed.sent,
-            "unknown_rows": len(stored - sent),
+            "unknown_rows": None if shared else len(stored - sent),
             "ready_s": None if self.ready_s is None else round(self.ready_s, 1),
         }
 
@@ -227,8 +230,8 @@ class Demo:
             self.feed.close()
         for c in reversed(self.children):
             c.stop()
-        if self.pg is not None:
-            self.pg.stop()
+        if self.backends is not None:
+            self.backends.stop()
         if self.keep:
             self.view.say(f"logs kept in {self.workdir}")
         else:

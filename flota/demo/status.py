@@ -6,8 +6,9 @@ from __future__ import annotations
 import contextlib
 import time
 import urllib.request
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from flota.demo.vehicle import DemoVehicle
@@ -49,30 +50,35 @@ class Snapshot:
         return sum(v.queued for v in self.vehicles)
 
 
-def db_totals(url: str, tenant: str) -> dict[str, Any]:
-    """Rows stored, events per kind, plans and quarantine per reason for ``tenant``."""
+def db_totals(url: str, tenant: str, vehicles: list[str], since: datetime) -> dict[str, Any]:
+    """Rows stored, events per kind, plans and quarantine per reason of this run (its fleet,
+    since it started: on shared services other data is there too)."""
     from cloud.db.connection import connect
 
+    mine = "tenant_id = %s AND vehicle_id = ANY(%s)"
+    args = (tenant, vehicles, since)
     with connect(url, autocommit=True) as conn:
-        fixes = conn.execute("SELECT count(*) FROM fixes WHERE tenant_id = %s", (tenant,))
+        fixes = conn.execute(f"SELECT count(*) FROM fixes WHERE {mine} AND time >= %s", args)
         n_fixes = int(fixes.fetchone()[0])  # type: ignore[index]
         events = conn.execute(
-            "SELECT kind, count(*) FROM events WHERE tenant_id = %s GROUP BY kind", (tenant,)
+            f"SELECT kind, count(*) FROM events WHERE {mine} AND time >= %s GROUP BY kind", args
         ).fetchall()
         plans = conn.execute(
             "SELECT count(*) FILTER (WHERE pushed_at IS NOT NULL),"
             " count(*) FILTER (WHERE ack_status = 'applied'),"
             " count(*) FILTER (WHERE ack_status IN ('rejected', 'failed')) FROM dispatch_plans"
-            " WHERE tenant_id = %s",
-            (tenant,),
+            f" WHERE {mine} AND created_at >= %s",
+            args,
         ).fetchone()
         latest = conn.execute(
             "SELECT vehicle_id, speed_mps, extract(epoch FROM now() - time) FROM vehicle_latest"
-            " WHERE tenant_id = %s",
-            (tenant,),
+            f" WHERE {mine}",
+            args[:2],
         ).fetchall()
         quarantine = conn.execute(
-            "SELECT reason, count(*) FROM quarantine GROUP BY reason"
+            "SELECT reason, count(*) FROM quarantine WHERE received_at >= %s"
+            " AND (tenant_id = %s OR tenant_id IS NULL) GROUP BY reason",
+            (since, tenant),
         ).fetchall()
     assert plans is not None
     return {
@@ -86,15 +92,19 @@ def db_totals(url: str, tenant: str) -> dict[str, Any]:
     }
 
 
-def stored_seqs(url: str, tenant: str) -> tuple[set[tuple[str, int]], int]:
-    """The (vehicle, seq) keys stored for ``tenant`` and how many rows hold them."""
+def stored_keys(
+    url: str, tenant: str, vehicles: list[str], min_seq: int
+) -> Counter[tuple[str, int]]:
+    """Rows per (vehicle, seq) key stored from ``min_seq`` on."""
     from cloud.db.connection import connect
 
     with connect(url, autocommit=True) as conn:
         rows = conn.execute(
-            "SELECT vehicle_id, seq FROM fixes WHERE tenant_id = %s", (tenant,)
+            "SELECT vehicle_id, seq, count(*) FROM fixes"
+            " WHERE tenant_id = %s AND vehicle_id = ANY(%s) AND seq >= %s GROUP BY 1, 2",
+            (tenant, vehicles, min_seq),
         ).fetchall()
-    return {(str(v), int(s)) for v, s in rows}, len(rows)
+    return Counter({(str(v), int(s)): int(n) for v, s, n in rows})
 
 
 def scrape_lag(metrics_port: int) -> int | None:
@@ -135,14 +145,15 @@ class Watcher:
     """Takes snapshots; keeps a short history of stored counts for the rate."""
 
     url: str
-    tenant: str
     metrics_port: int
     fleet: list[DemoVehicle]
+    since: datetime  # the run's start (wall clock)
     started: float = field(default_factory=time.monotonic)
     _history: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=6))
 
     def snapshot(self, orders: int) -> Snapshot:
-        db = db_totals(self.url, self.tenant)
+        names = [v.vehicle for v in self.fleet]
+        db = db_totals(self.url, self.fleet[0].tenant, names, self.since)
         now = time.monotonic()
         self._history.append((now, db["fixes"]))
         t0, n0 = self._history[0]

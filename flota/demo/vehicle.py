@@ -19,7 +19,6 @@ import json
 import logging
 import math
 import os
-import secrets
 import shutil
 import sys
 import threading
@@ -132,15 +131,16 @@ class DemoVehicle:
     """The peers on their pseudo-terminals, the trip player and the agent process."""
 
     def __init__(
-        self, tenant: str, vehicle: str, seed: int, workdir: Path, origin: tuple[float, float],
+        self, device: Any, seed: int, workdir: Path, origin: tuple[float, float],
         trip_length_m: float,
     ) -> None:  # fmt: skip
         from edge_agent.simpeer import GpsPeer
         from firmware_bridge.elm327.peer import Elm327Peer
         from firmware_bridge.mcu.simulator import McuSimulator
 
-        self.tenant, self.vehicle = tenant, vehicle
-        self.dir = workdir / "vehicles" / vehicle
+        self.device = device  # backends.Device: tenant, vehicle and MQTT credentials
+        self.tenant, self.vehicle = device.tenant, device.vehicle
+        self.dir = workdir / "vehicles" / f"{self.tenant}.{self.vehicle}"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.player = TripPlayer(seed, origin, trip_length_m)
         self.gps = GpsPeer()
@@ -157,7 +157,7 @@ class DemoVehicle:
     def state_dir(self) -> Path:
         return self.dir / "state"
 
-    def agent_env(self, mqtt_port: int, mqtt5: bool) -> dict[str, str]:
+    def agent_env(self, host: str, port: int, mqtt5: bool) -> dict[str, str]:
         models = self.dir / "models"
         for name in EDGE_MODELS:  # a copy each: a model update installs into this folder
             if not (models / name).exists():
@@ -165,10 +165,10 @@ class DemoVehicle:
         return {
             "FLOTA_AGENT_TENANT": self.tenant,
             "FLOTA_AGENT_VEHICLE": self.vehicle,
-            "FLOTA_AGENT_MQTT_HOST": "127.0.0.1",
-            "FLOTA_AGENT_MQTT_PORT": str(mqtt_port),
-            "FLOTA_AGENT_MQTT_USERNAME": self.vehicle,
-            "FLOTA_AGENT_MQTT_PASSWORD": secrets.token_urlsafe(16),
+            "FLOTA_AGENT_MQTT_HOST": host,
+            "FLOTA_AGENT_MQTT_PORT": str(port),
+            "FLOTA_AGENT_MQTT_USERNAME": self.device.username,
+            "FLOTA_AGENT_MQTT_PASSWORD": self.device.password,
             "FLOTA_AGENT_MQTT_RECONNECT_MAX_S": "5",
             "FLOTA_AGENT_MQTT_PROTOCOL": "5" if mqtt5 else "3.1.1",  # amqtt speaks 3.1.1
             "FLOTA_AGENT_GPS_URL": self.gps.path,
@@ -192,9 +192,9 @@ class DemoVehicle:
         self.mcu.set_inputs(0b1)  # ignition on
         self.elm.start()
 
-    def start_agent(self, mqtt_port: int, mqtt5: bool, base_env: dict[str, str]) -> None:
+    def start_agent(self, host: str, port: int, mqtt5: bool, base_env: dict[str, str]) -> None:
         env = {k: v for k, v in base_env.items() if not k.startswith("FLOTA_AGENT_")}
-        env.update(self.agent_env(mqtt_port, mqtt5))
+        env.update(self.agent_env(host, port, mqtt5))
         argv = [sys.executable, "-m", "flota", "agent", "run"]
         self.child = spawn(f"agent-{self.vehicle}", argv, self.dir, env)
 
