@@ -114,6 +114,7 @@ class Uplink:
         self._last_telemetry = -1e18
         self._backlog = True
         self._conn_seq = 0
+        self._timeouts = 0  # replays for lack of acks since the last ack that deleted rows
         self._messages_dirty = True
         self._alias_ok = False  # the broker allows a topic alias on this connection
         self._alias_sent = False  # ... and it has been set by a publish carrying the topic
@@ -291,6 +292,8 @@ class Uplink:
         stream = str(ack.stream)
         ranges = merge_ranges(ack.ranges)
         deleted = self.outbox.ack(stream, ranges)
+        if deleted:
+            self._timeouts = 0  # the cloud is acknowledging again
         self.counters[f"stored_acks_{stream}"] += 1
         self.counters[f"stored_deleted_{stream}"] += deleted
         with self._lock:
@@ -333,16 +336,22 @@ class Uplink:
         sent += self._pump_telemetry()
         return sent
 
+    def resend_after(self) -> float:
+        """``resend_after_s``, doubled per replay that brought no ack (at most 4x): a cloud
+        that is down or far behind is not sent the same window again and again."""
+        return self.config.resend_after_s * 2 ** min(self._timeouts, 2)
+
     def _check_timeouts(self, stream: str) -> None:
         now = self._mono()
         with self._lock:
             flights = self._inflight.get(stream)
-            if not flights or now - flights[0].sent < self.config.resend_after_s:
+            if not flights or now - flights[0].sent < self.resend_after():
                 return
             oldest = flights[0]
         if self.outbox.any_in_range(stream, oldest.first, oldest.last):
             with self._lock:
                 self._go_back("timeout")
+                self._timeouts += 1
             log.info("uplink: %s %d..%d not stored in time; replaying", stream, oldest.first,
                      oldest.last)  # fmt: skip
         else:

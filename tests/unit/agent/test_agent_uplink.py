@@ -139,3 +139,25 @@ def test_stored_acks_of_another_cloud_are_ignored(tmp_path: Path) -> None:
     )
     up._on_message(None, None, _msg(Channel.STORED, encode_stored_ack([(3, 3)], time_us=7)))
     assert box.queued_seqs() == [4, 5, 6]
+
+
+def test_replays_for_lack_of_acks_back_off_until_an_ack_arrives(tmp_path: Path) -> None:
+    from edge_agent.uplink import _InFlight
+
+    box = Outbox(tmp_path / "o.sqlite")
+    now = [0.0]
+    cfg = UplinkConfig("acme", "van-1", "127.0.0.1", 1, "acme.van-1", "s3cret-x", "acme.van-1")
+    up = Uplink(cfg, box, lambda _c: None, monotonic=lambda: now[0])
+    box.add_fixes([Fix(0, 1_795_780_800_000_000 + i, 1, 1) for i in range(10)])
+    replays = []
+    for wait in (60.0, 120.0, 240.0, 240.0):  # 60 s doubled per fruitless replay, at most 4x
+        up._inflight["telemetry"] = [_InFlight(1, 10, now[0])]
+        now[0] += wait - 0.5
+        up._check_timeouts("telemetry")
+        assert up.counters["replay_timeout"] == len(replays)
+        now[0] += 0.5
+        up._check_timeouts("telemetry")
+        replays.append(now[0])
+        assert up.counters["replay_timeout"] == len(replays)
+    up._on_message(None, None, _msg(Channel.STORED, encode_stored_ack([(1, 3)], time_us=5)))
+    assert up.resend_after() == 60.0  # acks flow again: back to the configured delay
