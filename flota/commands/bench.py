@@ -11,7 +11,7 @@ import typer
 
 app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
 
-BENCHMARKS: tuple[str, ...] = ("ingest", "optimize", "wire", "edge", "models")
+BENCHMARKS: tuple[str, ...] = ("ingest", "optimize", "wire", "edge", "models", "demo")
 
 for _name in BENCHMARKS:
     _module = importlib.import_module(f"flota.commands.bench_{_name}")
