@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import logging
 import multiprocessing
+import os
 import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -140,6 +141,19 @@ def start_method() -> str:
     return "forkserver" if "forkserver" in methods else "spawn"
 
 
+HELPER_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    """Helper workers take spare CPU only: on a busy machine the first pipeline (the same
+    search PyVRP alone would run) keeps the CPU it would get alone; on an idle one a helper
+    still gets a whole core."""
+    try:
+        os.nice(HELPER_NICENESS)
+    except OSError:
+        log.debug("cannot lower the priority of a portfolio worker")
+
+
 def run(
     data: ProblemData, pipelines: list[list[Stage]], stop: StoppingCriterion, deadline: float
 ) -> list[Answer]:
@@ -148,7 +162,9 @@ def run(
         return run_pipeline(data, pipelines[0], stop, deadline)
     ctx = multiprocessing.get_context(start_method())
     answers: list[Answer] = []
-    with ProcessPoolExecutor(max_workers=len(pipelines) - 1, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(
+        max_workers=len(pipelines) - 1, mp_context=ctx, initializer=_lower_priority
+    ) as pool:
         futures: list[Future[list[Answer]]] = [
             pool.submit(run_pipeline, data, p, stop, deadline) for p in pipelines[1:]
         ]
