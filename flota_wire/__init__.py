@@ -6,7 +6,7 @@ ingest, :func:`decode_telemetry_columns`); topics in :mod:`flota_wire.topics`; o
 """
 
 from flota_wire.checks import fix_problems
-from flota_wire.codec import CHANNEL_OF, Message, Received, decode, encode
+from flota_wire.codec import CHANNEL_OF, Message, Received, check_header, decode, encode
 from flota_wire.errors import WireError
 from flota_wire.limits import MAX_FIXES_PER_BATCH, MAX_PAYLOAD_BYTES, SCHEMA_VERSION
 from flota_wire.schema import (
@@ -62,6 +62,7 @@ __all__ = [
     "TopicError",
     "VehicleRef",
     "WireError",
+    "check_header",
     "decode",
     "decode_telemetry",
     "decode_telemetry_columns",

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from flota_wire import jsoncodec as jc
 from flota_wire.errors import WireError
+from flota_wire.limits import MAX_PAYLOAD_BYTES, SCHEMA_VERSION
 from flota_wire.schema import (
     Command,
     CommandAck,
@@ -20,7 +21,7 @@ from flota_wire.schema import (
     TelemetryBatch,
     VehicleRef,
 )
-from flota_wire.telemetry import decode_telemetry, encode_telemetry
+from flota_wire.telemetry import TYPE_TELEMETRY, decode_telemetry, encode_telemetry
 from flota_wire.topics import Channel, parse
 
 Message = TelemetryBatch | SensorBatch | Event | Command | CommandAck | StoredAck | DeviceState
@@ -62,6 +63,35 @@ def encode(message: Message) -> bytes:
     if isinstance(message, DeviceState):
         return jc.encode_state(message)
     raise WireError(f"not a v1 message: {type(message).__name__}")
+
+
+# The message type (low 3 bits of the header byte) each channel carries (section 3).
+TYPE_OF: dict[Channel, int] = {
+    Channel.TELEMETRY: TYPE_TELEMETRY,
+    Channel.SENSORS: jc.TYPE_SENSORS,
+    Channel.EVENTS: jc.TYPE_EVENT,
+    Channel.COMMANDS: jc.TYPE_COMMAND,
+    Channel.COMMAND_ACKS: jc.TYPE_COMMAND_ACK,
+    Channel.STORED: jc.TYPE_STORED_ACK,
+    Channel.STATE: jc.TYPE_STATE,
+}
+
+
+def check_header(channel: Channel, payload: bytes) -> None:
+    """The checks that need no decoding: size limits, schema version and message type of the
+    header byte against the channel. Raises WireError. A relay (the cloud's bridge) uses this
+    and leaves the full decode to the consumer, which must still expect WireError."""
+    if not isinstance(payload, bytes | bytearray | memoryview):
+        raise WireError(f"payload must be bytes, not {type(payload).__name__}")
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise WireError(f"oversized: {len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
+    if len(payload) < 2:
+        raise WireError("truncated: shorter than the smallest message")
+    head = payload[0]
+    if head >> 4 != SCHEMA_VERSION:
+        raise WireError(f"unsupported schema version {head >> 4} (this decoder speaks 1)")
+    if head & 0x07 != TYPE_OF[channel]:
+        raise WireError(f"message type {head & 0x07} on the {channel.value} channel")
 
 
 def decode(topic: str, payload: bytes) -> Received:

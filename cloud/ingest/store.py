@@ -36,6 +36,7 @@ from cloud.ingest.clients import make_consumer, make_producer
 from cloud.ingest.kafka_admin import ensure_topics
 from cloud.ingest.kafka_topics import KafkaTopics
 from cloud.ingest.metrics import IngestMetrics
+from cloud.ingest.pgcopy import FIX_COLUMNS, fixes_copy
 from cloud.ingest.screen import NULL, Point, Screen, Screened, gather
 from cloud.settings import StoreSettings
 from flota_wire.errors import WireError
@@ -90,11 +91,15 @@ JOIN fixes f ON f.tenant_id = v.tenant_id AND f.vehicle_id = v.vehicle_id AND f.
 WHERE f.received_at <> now()
 """
 
-# Each vehicle's newest fix of the batch (picked in numpy) raises vehicle_latest, never lowers.
+# Each vehicle's newest fix of the batch (picked in numpy, one row per vehicle) raises
+# vehicle_latest, never lowers it.
 _LATEST = f"""
-INSERT INTO vehicle_latest ({_FIX_COLUMNS}) {_SRC}
-    JOIN unnest(%s::bigint[], %s::bigint[]) AS k(vix, t)
-      ON s.vix = k.vix AND s.time = {_TS.format("k.t")}
+INSERT INTO vehicle_latest ({_FIX_COLUMNS})
+SELECT k.t, k.v, {_TS.format("k.us")}, k.seq, k.lat, k.lon, k.alt, k.speed, k.track, k.hdop,
+       k.sats, k.mode
+FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::float8[], %s::float8[],
+            %s::real[], %s::real[], %s::real[], %s::real[], %s::smallint[], %s::smallint[])
+     AS k(t, v, us, seq, lat, lon, alt, speed, track, hdop, sats, mode)
 ON CONFLICT (tenant_id, vehicle_id) DO UPDATE SET
     time = EXCLUDED.time, seq = EXCLUDED.seq, lat = EXCLUDED.lat, lon = EXCLUDED.lon,
     alt_m = EXCLUDED.alt_m, speed_mps = EXCLUDED.speed_mps, track_deg = EXCLUDED.track_deg,
@@ -178,6 +183,25 @@ def newest_per_vehicle(vix: np.ndarray[Any, Any], time_us: np.ndarray[Any, Any])
     return order[last].tolist()  # type: ignore[no-any-return]
 
 
+def latest_rows(
+    keys: list[tuple[str, str]], vix: np.ndarray[Any, Any], cols: dict[str, np.ndarray[Any, Any]]
+) -> tuple[list[Any], ...]:
+    """The parameters of ``_LATEST``: each vehicle's newest fix of the batch, NULL as None."""
+    newest = newest_per_vehicle(vix, cols["time_us"])
+    pick = {c: cols[c][newest].tolist() for c in cols}
+
+    def opt(name: str, scale: float) -> list[Any]:
+        return [None if x == NULL else x / scale for x in pick[name]]
+
+    vs = vix[newest].tolist()
+    return (
+        [keys[v][0] for v in vs], [keys[v][1] for v in vs], pick["time_us"], pick["seq"],
+        [x / 1e6 for x in pick["lat_e6"]], [x / 1e6 for x in pick["lon_e6"]],
+        opt("alt_dm", 10), opt("speed_cmps", 100), opt("track_cdeg", 100), opt("hdop_c", 100),
+        [None if x == NULL else x for x in pick["sats"]], pick["fix_mode"],
+    )  # fmt: skip
+
+
 class StoreInvariantError(RuntimeError):
     """Staged rows neither stored nor found as duplicates: a bug; the batch is not committed."""
 
@@ -192,6 +216,7 @@ class StoreStats:
     quarantined: Counter[str] = field(default_factory=Counter)
     batches: int = 0
     db_retries: int = 0
+    direct_refused: int = 0  # batches whose direct COPY met a stored fix (then staged)
     last_commit_ms: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -254,6 +279,8 @@ class Store:
         self._vix: dict[tuple[str, str], int] = {}
         self._keys: list[tuple[str, str]] = []
         self._staged_vix = 0  # stage_vehicles holds indices below this (committed)
+        self._pending_staged_vix = 0
+        self._direct = True  # try the direct COPY into fixes first
         self._seeded: set[int] = set()
         self._stop = threading.Event()
         self._writer_idle = threading.Event()
@@ -366,34 +393,60 @@ class Store:
         return [(point(*r[1:4]), point(*r[4:7])) for r in rows]
 
     # --- the transaction ------------------------------------------------------------------
+    def _copy_direct(self, cur: psycopg.Cursor[Any], screened: Screened) -> bool:
+        """The fast path: COPY the batch straight into ``fixes`` (what the raw COPY ceiling
+        does), inside a savepoint. A fix already stored (a replay) makes the unique key refuse
+        the whole COPY: back to the savepoint, False, and the staging path sorts it out."""
+        cur.execute("SAVEPOINT direct")
+        try:
+            with cur.copy(
+                f"COPY fixes ({', '.join(FIX_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+            ) as cp:
+                cp.write(fixes_copy(self._keys, screened.vix, screened.cols))
+        except psycopg.errors.UniqueViolation:
+            cur.execute("ROLLBACK TO SAVEPOINT direct")
+            return False
+        cur.execute("RELEASE SAVEPOINT direct")
+        return True
+
+    def _copy_staged(self, cur: psycopg.Cursor[Any], screened: Screened) -> tuple[int, int]:
+        """The replay-proof path: COPY into the staging table, INSERT ... ON CONFLICT DO
+        NOTHING, and record the refused rows as duplicates."""
+        # The loop's thread may add vehicles meanwhile: stage exactly those known now.
+        n_keys = len(self._keys)
+        if n_keys > self._staged_vix:
+            with cur.copy("COPY stage_vehicles (vix, tenant_id, vehicle_id) FROM STDIN") as cp:
+                for v in range(self._staged_vix, n_keys):
+                    cp.write_row((v, *self._keys[v]))
+        self._pending_staged_vix = n_keys
+        with cur.copy(
+            f"COPY fixes_stage ({', '.join(c for c, _, _ in _STAGE)}) FROM STDIN (FORMAT BINARY)"
+        ) as cp:
+            cp.write(binary_copy(screened.vix, screened.cols))
+        stored = cur.execute(_INSERT).rowcount
+        duplicates = cur.execute(_DUPLICATES).rowcount if stored < len(screened) else 0
+        return stored, duplicates
+
     def _write(self, screened: Screened, batch: _Batch, received: datetime) -> tuple[int, int]:
         """Write one batch in one transaction; return (stored, duplicates)."""
         cur = self.conn.cursor()
         stored = duplicates = 0
+        self._pending_staged_vix = self._staged_vix
         if len(screened):
-            # The loop's thread may add vehicles meanwhile: stage exactly those known now.
-            n_keys = len(self._keys)
-            if n_keys > self._staged_vix:
-                with cur.copy("COPY stage_vehicles (vix, tenant_id, vehicle_id) FROM STDIN") as cp:
-                    for v in range(self._staged_vix, n_keys):
-                        cp.write_row((v, *self._keys[v]))
-            with cur.copy(
-                f"COPY fixes_stage ({', '.join(c for c, _, _ in _STAGE)}) FROM STDIN"
-                " (FORMAT BINARY)"
-            ) as cp:
-                cp.write(binary_copy(screened.vix, screened.cols))
-            stored = cur.execute(_INSERT).rowcount
-            if stored < len(screened):
-                duplicates = cur.execute(_DUPLICATES).rowcount
+            # After a refused direct COPY (replays after a restart or a rebalance), stay on the
+            # staging path until a batch comes through it without a duplicate.
+            if self._direct and self._copy_direct(cur, screened):
+                stored = len(screened)
+            else:
+                if self._direct:
+                    self.stats.direct_refused += 1
+                stored, duplicates = self._copy_staged(cur, screened)
+                self._direct = duplicates == 0
             if stored + duplicates != len(screened):  # never lose a row silently
                 raise StoreInvariantError(
                     f"{len(screened)} fixes staged, {stored} stored + {duplicates} duplicates"
                 )
-            newest = newest_per_vehicle(screened.vix, screened.cols["time_us"])
-            cur.execute(
-                _LATEST,
-                (screened.vix[newest].tolist(), screened.cols["time_us"][newest].tolist()),
-            )
+            cur.execute(_LATEST, latest_rows(self._keys, screened.vix, screened.cols))
         rows = batch.quarantine + [
             (received, r.reason, *self._keys[r.vix], None, r.seq, _ts(r.time_us), None, "")
             for r in screened.rejected
@@ -407,8 +460,7 @@ class Store:
             cur.execute(_WATERMARKS, ([m[0] for m in marks], [m[1] for m in marks],
                                       [m[2] for m in marks]))  # fmt: skip
         self.conn.commit()
-        if len(screened):
-            self._staged_vix = n_keys
+        self._staged_vix = self._pending_staged_vix
         return stored, duplicates
 
     def _acknowledge(self, batch: _Batch) -> None:

@@ -142,7 +142,7 @@ def test_corpus_quarantined_with_exact_counts(
     by_seq = {f.seq: f for f in good}
     expected = {
         "null_island": 3, "out_of_range": 4, "future": 2, "too_old": 2, "impossible_speed": 5,
-        "duplicate": 11, "unregistered": 2, "decode": 1,
+        "duplicate": 11, "unregistered": 2, "decode": 2,
     }  # fmt: skip
     bad: dict[int, Fix] = {}
     for s in (70, 71, 72):
@@ -172,7 +172,8 @@ def test_corpus_quarantined_with_exact_counts(
         pub.publish(encode_telemetry(batch_b))
         pub.publish(encode_telemetry(late))
         pub.publish(encode_telemetry(good[:10]))  # a resend: 10 duplicates
-        pub.publish(b"\x11\xff\xff\xffnot a batch")
+        pub.publish(b"\x11\xff\xff\xffnot a batch")  # a good header: the store refuses it
+        pub.publish(b"\x21\x00\x00")  # version 2: the bridge refuses it by its header
         stranger.publish(encode_telemetry(track(5, now_us - 60_000_000)))
         stranger.publish(encode_telemetry(track(5, now_us - 50_000_000, first_seq=6)))
 
@@ -194,7 +195,8 @@ def test_corpus_quarantined_with_exact_counts(
             dev.vehicle,
         )
         assert latest == [(120,)]  # neither the future fixes nor the late ones moved it
-        # The bridge refused whole messages; the store wrote every quarantine row, counted.
+        # The bridge refused whole messages (by registry and header, it decodes nothing); the
+        # store wrote every quarantine row, counted.
         assert bridge.stats.quarantined == {"unregistered": 2, "decode": 1}
         assert dict(store.stats.quarantined) == expected
         assert not query(

@@ -319,3 +319,21 @@ def test_stored_ack_refuses_a_bad_cloud_id(cloud: str) -> None:
     body = '{"seq":1,"stream":"telemetry","ranges":[[1,2]],"time_us":1,"cloud":' + cloud + "}"
     with pytest.raises(WireError, match="cloud"):
         jc.decode_stored_ack(b"\x16" + body.encode())
+
+
+def test_header_check_without_decoding() -> None:
+    from flota_wire import check_header
+
+    good = encode(TelemetryBatch(V, (Fix(seq=1, time_us=10**15, lat_e6=1, lon_e6=2),)))
+    check_header(Channel.TELEMETRY, good)
+    check_header(Channel.TELEMETRY, good[:1] + b"\xff\xff")  # a body is not looked at
+    check_header(Channel.EVENTS, encode(Event(1, 2, "harsh_brake", Severity.WARNING)))
+    for channel, payload, why in [
+        (Channel.EVENTS, good, "message type 1"),
+        (Channel.TELEMETRY, b"\x21" + good[1:], "version 2"),
+        (Channel.TELEMETRY, good[:1], "truncated"),
+        (Channel.TELEMETRY, b"\x11" + bytes(256 * 1024), "oversized"),
+        (Channel.TELEMETRY, "text", "bytes"),
+    ]:
+        with pytest.raises(WireError, match=why):
+            check_header(channel, payload)  # type: ignore[arg-type]
