@@ -18,7 +18,9 @@ DATA_SIM = (
     "2026-12-28, H3 resolution-8 cells within 9 of central Helsinki with a kind (centre, inner, "
     "outer, arterial), free-flow speed, circuity and traffic-light delays; congestion by local "
     "hour of week; per-driver pace, per-leg noise, 3% incidents; dwell by cell, hour and driver "
-    "(log-normal). Split by vehicle: train 60, validation 10, test 30 (disjoint depots, drivers)."
+    "(log-normal). Routes of 6-14 stops, three in four starting at 6-10 local time, the rest at "
+    "any hour; weekdays, some Saturdays and Sundays. Split by vehicle: train 60, validation 10, "
+    "test 30 (disjoint depots, drivers)."
 )
 DATA_DB = (
     "Finished trips from the database's `trips` view (`flota ingest geo`), one leg per trip; "

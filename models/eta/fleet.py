@@ -13,7 +13,9 @@ an ETA model needs, so this one works per H3 cell (resolution 8) around central 
 - the dwell at a stop depends on the cell (parking in the centre is slow), the hour (lunch,
   evening) and the driver, with a long log-normal tail.
 
-Routes: each vehicle leaves its depot on working days at 6-10 local time and visits 6-14 stops.
+Routes: each vehicle leaves its depot on working days (Monday-Friday, 30% of Saturdays, 10% of
+Sundays), three routes in four at 6-10 local time and the rest at any hour (evening and night
+shifts), and visits 6-14 stops.
 Same seed, same legs.
 """
 
@@ -152,7 +154,7 @@ def _point(rng: np.random.Generator, cells: list[str]) -> tuple[float, float]:
 def simulate(seed: int, vehicles: range, days: int = 20, city_seed: int = 20261128) -> list[SimLeg]:
     """Every leg driven by ``vehicles`` over ``days`` calendar days from ``MONDAY0_S``.
 
-    Vehicles work Monday to Friday, and each Saturday with probability 0.3; never on Sundays.
+    Vehicles work Monday to Friday, each Saturday with probability 0.3 and Sunday with 0.1.
     """
     cells = city(city_seed)
     names = list(cells)
@@ -170,9 +172,11 @@ def simulate(seed: int, vehicles: range, days: int = 20, city_seed: int = 202611
         route = 0
         for day in range(days):
             weekday = day % 7
-            if weekday == 6 or (weekday == 5 and rng.random() >= 0.3):
+            if (weekday == 6 and rng.random() >= 0.1) or (weekday == 5 and rng.random() >= 0.3):
                 continue
-            t = MONDAY0_S + day * 86_400 + (float(rng.uniform(6.0, 10.0)) - LOCAL_OFFSET_H) * 3600.0
+            # most routes start in the morning; some are evening or night shifts
+            start_h = float(rng.uniform(6.0, 10.0) if rng.random() < 0.75 else rng.uniform(0, 24))
+            t = MONDAY0_S + day * 86_400 + (start_h - LOCAL_OFFSET_H) * 3600.0
             here = depot
             for stop in range(1, int(rng.integers(6, 15)) + 1):
                 dest_cell = names[int(rng.choice(len(names), p=prob))]

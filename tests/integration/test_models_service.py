@@ -73,7 +73,11 @@ def service(model_root: Path) -> Iterator[ServiceThread]:
 
 def test_health_and_models(service: ServiceThread) -> None:
     client = ModelServiceClient(service.url)
-    assert client.health() == {"status": "ok", "models": {"eta": "1.0.0", "demand": "1.0.0"}}
+    versions = {
+        n: json.loads((MODELS_ROOT / n / "card.json").read_text())["version"]
+        for n in ("eta", "demand")
+    }
+    assert client.health() == {"status": "ok", "models": versions}
     with urllib.request.urlopen(service.url + "/v1/models", timeout=10) as resp:
         models = json.loads(resp.read())
     assert models["eta"]["headline"]["metric"] == "stop_mae_s"
@@ -103,12 +107,12 @@ def test_eta_equals_the_offline_model_and_chains_the_stops(service: ServiceThrea
 def test_legs_with_their_own_departure(service: ServiceThread) -> None:
     leg = {"origin": {"lat": 60.17, "lon": 24.94}, "dest": {"lat": 60.2, "lon": 24.9}}
     body = {
-        "depart_time": "2026-11-30T07:00:00Z",
-        "legs": [leg, {**leg, "depart_time": "2026-11-30T23:00:00+02:00"}],
+        "depart_time": "2026-11-30T06:00:00Z",  # 08:00 in Helsinki, the morning peak
+        "legs": [leg, {**leg, "depart_time": "2026-12-01T01:00:00+02:00"}],
     }
     status, out = _post(service.url + "/v1/eta", json.dumps(body).encode())
     assert status == 200, out
-    assert out["legs"][1]["depart_time"] == "2026-11-30T21:00:00Z"
+    assert out["legs"][1]["depart_time"] == "2026-11-30T23:00:00Z"
     assert out["legs"][1]["travel_s"] < out["legs"][0]["travel_s"]  # night vs morning peak
 
 
