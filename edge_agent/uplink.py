@@ -291,6 +291,10 @@ class Uplink:
         """Delete the acknowledged rows; return how many went."""
         stream = str(ack.stream)
         ranges = merge_ranges(ack.ranges)
+        if stream == "sensors":  # never queued here (see Agent._sensors): count, no delete
+            self.counters["stored_acks_sensors"] += 1
+            self.counters["sensor_samples_stored"] += sum(b - a + 1 for a, b in ranges)
+            return 0
         deleted = self.outbox.ack(stream, ranges)
         if deleted:
             self._timeouts = 0  # the cloud is acknowledging again

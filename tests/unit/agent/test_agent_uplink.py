@@ -161,3 +161,12 @@ def test_replays_for_lack_of_acks_back_off_until_an_ack_arrives(tmp_path: Path) 
         assert up.counters["replay_timeout"] == len(replays)
     up._on_message(None, None, _msg(Channel.STORED, encode_stored_ack([(1, 3)], time_us=5)))
     assert up.resend_after() == 60.0  # acks flow again: back to the configured delay
+
+
+def test_sensor_acks_are_counted_not_deleted(tmp_path: Path) -> None:
+    up, box, _ = _uplink(tmp_path)
+    box.add_fixes([Fix(0, 1_795_780_800_000_000 + i, 1, 1) for i in range(3)])
+    ack = encode_stored_ack([(1, 5), (9, 9)], time_us=5, stream="sensors")
+    up._on_message(None, None, _msg(Channel.STORED, ack))
+    assert up.counters["sensor_samples_stored"] == 6
+    assert box.queued_seqs() == [1, 2, 3]  # telemetry seqs 1..3 untouched
