@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cloud.models_service.errors import InputError, ModelUnavailableError
 from cloud.models_service.loaded import LoadedModel
@@ -121,6 +122,14 @@ def create_app(
         where = "body" if kind == "malformed_json" else ".".join(first["loc"][1:]) or "body"
         detail = f"{where}: {first['msg']}"
         return reject(_route(request), 422, kind, {"detail": detail, "errors": errors[:20]})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
+        # FastAPI raises these itself: 400 for a body it cannot decode, 404, 405
+        reason = {400: "malformed_body", 404: "not_found", 405: "method_not_allowed"}.get(
+            err.status_code, f"http_{err.status_code}"
+        )
+        return reject(_route(request), err.status_code, reason, {"detail": str(err.detail)})
 
     @app.exception_handler(InputError)
     async def bad_input(request: Request, err: InputError) -> JSONResponse:
