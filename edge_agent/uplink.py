@@ -343,7 +343,7 @@ class Uplink:
     def resend_after(self) -> float:
         """``resend_after_s``, doubled per replay that brought no ack (at most 4x): a cloud
         that is down or far behind is not sent the same window again and again."""
-        return self.config.resend_after_s * 2 ** min(self._timeouts, 2)
+        return self.config.resend_after_s * float(1 << min(self._timeouts, 2))
 
     def _check_timeouts(self, stream: str) -> None:
         now = self._mono()
