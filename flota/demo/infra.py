@@ -9,7 +9,9 @@ Everything listens on 127.0.0.1 on free ports.
 from __future__ import annotations
 
 import contextlib
+import getpass
 import logging
+import os
 import shutil
 import socket
 import subprocess
@@ -68,13 +70,25 @@ class Child:
             self.proc.wait(timeout)
 
 
+def _die_with_parent() -> list[str]:
+    """A prefix that makes the child get SIGTERM when the supervisor dies, even by SIGKILL
+    (util-linux ``setpriv --pdeathsig``, Linux); empty where it is missing."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []
+
+
 def spawn(name: str, argv: list[str], workdir: Path, env: dict[str, str] | None = None) -> Child:
-    """Start ``argv`` with its output in ``workdir/name.log``."""
+    """Start ``argv`` with its output in ``workdir/name.log``, in a session of its own: Ctrl-C
+    reaches only the supervisor, which stops the children in order (agents, then the cloud,
+    then the brokers); the children still end if the supervisor is killed."""
     log_path = workdir / f"{name}.log"
+    env = dict(os.environ if env is None else env)
+    env["FLOTA_DEMO_RUN"] = str(workdir)  # marks the run's processes (ps e, /proc/PID/environ)
     out = log_path.open("wb")
     proc = subprocess.Popen(
-        argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
-    )
+        [*_die_with_parent(), *argv], stdout=out, stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL, env=env, start_new_session=True,
+    )  # fmt: skip
     out.close()
     return Child(name, proc, log_path)
 
@@ -118,6 +132,9 @@ def start_mqtt_broker(workdir: Path, force_amqtt: bool = False) -> tuple[Child, 
             f"listener {port} 127.0.0.1\n"
             "allow_anonymous true\n"
             "persistence false\n"
+            # Stay the supervisor's user: dropping root would also drop the parent-death
+            # signal that ends the broker if the supervisor is killed.
+            f"user {getpass.getuser()}\n"
             # The demo's bridge may fall behind for a moment; never drop silently under that.
             "max_queued_messages 1000000\n"
             "max_inflight_messages 1000\n"

@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -85,6 +86,7 @@ class Demo:
         self.keep = keep
         self.t_start = time.monotonic()
         self.workdir = Path(tempfile.mkdtemp(prefix="flota-demo-"))
+        os.environ["FLOTA_DEMO_RUN"] = str(self.workdir)  # inherited by what the wheels start
         self.children: list[Child] = []
         self.fleet: list[DemoVehicle] = []
         self.stop = threading.Event()
@@ -105,6 +107,7 @@ class Demo:
         else:
             self.backends = embedded(self.workdir, self.force_amqtt)
         b = self.backends
+        self.view.say(f"work folder {self.workdir}")
         self.view.say(
             f"{b.kind}: PostgreSQL, Kafka at {b.kafka_bootstrap}, MQTT ({b.mqtt_kind}) at"
             f" {b.mqtt_host}:{b.mqtt_port}; up in {self.elapsed():.1f} s"
@@ -244,6 +247,12 @@ def run_demo(
     """Run the demo; return the summary. ``duration=None`` runs until interrupted."""
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+
+    def interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):  # both stop everything in order
+        signal.signal(sig, interrupt)
     demo = Demo(vehicles, duration, force_amqtt, keep)
     try:
         return demo.run()
