@@ -14,8 +14,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[demo,train,bench,test]'
 	touch $@
 
+# `make demo DEMO_ARGS="--vehicles 10 --duration 120"` passes options to `flota demo`.
+DEMO_ARGS ?=
 demo: venv
-	$(BIN)/flota demo
+	$(BIN)/flota demo $(DEMO_ARGS)
 
 # Starts the real local stack (Mosquitto, Kafka, TimescaleDB), runs every gate, stops the stack.
 test: venv
