@@ -4,13 +4,14 @@ the demo's accounting rests on."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
 
 from firmware_bridge.elm327.client import Elm327Client
 from firmware_bridge.elm327.peer import Elm327Peer
-from flota.demo.vehicle import DemoVehicle, TripPlayer, obd_pids
+from flota.demo.vehicle import DemoVehicle, TripPlayer, _heading, obd_pids
 
 
 def test_obd_values_reach_the_agent_client_with_pid_resolution() -> None:
@@ -49,3 +50,19 @@ def test_accepted_reads_every_committed_range_and_ignores_a_torn_line(tmp_path: 
     v.dir = tmp_path
     (tmp_path / "accepted.log").write_text("10 12\n13 13\n20 21\n22")
     assert v.accepted() == {10, 11, 12, 13, 20, 21}
+
+
+def test_chained_trips_continue_where_the_last_one_stopped() -> None:
+    player = TripPlayer(seed=5, origin=(60.17, 24.94), trip_length_m=1500)
+    first = player.data
+    player._next_trip((float(first.lat[-1]), float(first.lon[-1])), heading=_heading(first))
+    second = player.data
+    assert player.trips == 2
+    gap_m = math.hypot(
+        (second.lat[0] - first.lat[-1]) * 111_195,
+        (second.lon[0] - first.lon[-1]) * 111_195 * math.cos(math.radians(60.17)),
+    )
+    assert gap_m < 20  # GPS noise, not a jump the cloud would quarantine
+    moving = second.gps_speed > 3
+    turn = (float(second.gps_track[moving][0]) - float(first.gps_track[-1]) + 540) % 360 - 180
+    assert abs(turn) < 45  # it drives on in the direction it was going
