@@ -39,6 +39,35 @@ class RetentionPlan:
         )
 
 
+# The native path's statements (TimescaleDB with the ``timescale`` licence). The Apache edition
+# of the local stack refuses them as unlicensed, so they are checked there only up to that
+# refusal: names and argument types resolve against the real functions
+# (tests/integration/test_ingest_retention_native.py); they have not run to completion here.
+POLICY_OF = """
+SELECT job_id, (config->>'drop_after')::interval = %s::interval
+FROM timescaledb_information.jobs
+WHERE proc_name = 'policy_retention' AND hypertable_schema = current_schema()
+  AND hypertable_name = %s
+"""
+ADD_POLICY = (
+    "SELECT add_retention_policy(%s::regclass, drop_after => %s::interval, if_not_exists => true)"
+)
+REMOVE_POLICY = "SELECT remove_retention_policy(%s::regclass, if_exists => true)"
+
+
+def native_retention(conn: psycopg.Connection[Any], table: str, keep: timedelta) -> str:
+    """Make TimescaleDB's retention job of ``table`` drop chunks older than ``keep``:
+    ``unchanged`` (already so), ``added``, or ``replaced`` (a job with another ``drop_after``,
+    e.g. after FLOTA_RETENTION_FIXES_DAYS changed: ``if_not_exists`` alone would keep it)."""
+    rows = conn.execute(POLICY_OF, (keep, table)).fetchall()
+    if rows and all(bool(same) for _, same in rows):
+        return "unchanged"
+    if rows:
+        conn.execute(REMOVE_POLICY, (table,))
+    conn.execute(ADD_POLICY, (table, keep))
+    return "replaced" if rows else "added"
+
+
 def _registered(conn: psycopg.Connection[Any]) -> set[str]:
     return {str(r[0]) for r in conn.execute("SELECT table_name FROM timeseries_tables")}
 
@@ -58,11 +87,9 @@ def apply_retention(
         if table not in tables:
             continue
         if caps.native_policies:
-            conn.execute(
-                "SELECT add_retention_policy(%s::regclass, drop_after => %s,"
-                " if_not_exists => true)",
-                (table, keep),
-            )
+            change = native_retention(conn, table, keep)
+            if change != "unchanged":
+                log.info("retention: native policy of %s %s (drop after %s)", table, change, keep)
             done[table] = -1
         else:
             done[table] = drop_before(conn, table, now - keep)

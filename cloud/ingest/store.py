@@ -13,6 +13,7 @@ waited for and the same batch written again; nothing is committed to Kafka meanw
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 import time
@@ -38,8 +39,13 @@ from cloud.ingest.kafka_topics import KafkaTopics
 from cloud.ingest.metrics import IngestMetrics
 from cloud.ingest.pgcopy import FIX_COLUMNS, fixes_copy
 from cloud.ingest.screen import NULL, Point, Screen, Screened, gather
+from cloud.ingest.streams import SETUP as STREAMS_SETUP
+from cloud.ingest.streams import StreamRows, time_reason, write_streams
 from cloud.settings import StoreSettings
+from flota_wire.acks import encode_stored_ack, merge_ranges
 from flota_wire.errors import WireError
+from flota_wire.jsoncodec import MAX_RANGES, decode_event, decode_sensors
+from flota_wire.schema import Stream, VehicleRef
 from flota_wire.telemetry import TelemetryColumns, decode_telemetry_columns
 
 log = logging.getLogger(__name__)
@@ -216,6 +222,9 @@ class StoreStats:
     quarantined: Counter[str] = field(default_factory=Counter)
     batches: int = 0
     db_retries: int = 0
+    events_stored: int = 0
+    samples_stored: int = 0
+    stream_duplicates: int = 0  # events and samples sent again (not quarantined: resends)
     direct_refused: int = 0  # batches whose direct COPY met a stored fix (then staged)
     last_commit_ms: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -230,6 +239,12 @@ class _Batch:
         default_factory=lambda: defaultdict(list)
     )
     fixes: int = 0
+    streams: StreamRows = field(default_factory=StreamRows)
+    # (stream, tenant, vehicle) -> seq ranges of the events and sensor samples in this batch
+    acks: dict[tuple[Stream, str, str], list[tuple[int, int]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    written: tuple[int, int, int, int] = (0, 0, 0, 0)  # events, dups, samples, dups
 
 
 @dataclass
@@ -295,7 +310,12 @@ class Store:
         self.consumer: KafkaConsumer = make_consumer(
             settings,
             group=settings.consumer_group,
-            topics=[self.topics.telemetry, self.topics.quarantine],
+            topics=[
+                self.topics.telemetry,
+                self.topics.events,
+                self.topics.sensors,
+                self.topics.quarantine,
+            ],
             client_id="flota-store",
             listener=_Rebalance(self),
             group_instance_id=settings.group_instance_id,
@@ -306,6 +326,7 @@ class Store:
     def _connect(self) -> psycopg.Connection[Any]:
         conn = connect(self.settings.database_url.get_secret_value())
         conn.execute(_SETUP)
+        conn.execute(STREAMS_SETUP)
         conn.commit()
         self._staged_vix = 0
         return conn
@@ -349,6 +370,32 @@ class Store:
         batch.fixes += len(cols.seq)
         # Quarantined fixes are acknowledged too: they are durably kept, just elsewhere.
         batch.ranges[key].append((cols.seq[0], cols.seq[-1]))
+
+    def _stream(self, rec: ConsumerRecord, batch: _Batch, received: datetime, now_us: int) -> None:
+        """An event or a sensor batch: rows (or quarantine rows) and the seqs to acknowledge."""
+        tenant, _, vehicle = (rec.key or b"").decode(errors="replace").partition("/")
+        events = rec.topic == self.topics.events
+        try:
+            if events:
+                event = decode_event(rec.value)
+                seqs = [event.seq]
+            else:
+                samples = decode_sensors(rec.value, VehicleRef(tenant, vehicle))
+                seqs = [s.seq for s in samples.samples]
+        except (WireError, ValueError) as err:  # a bad key is a ValueError of VehicleRef
+            batch.quarantine.append(
+                (received, validate.DECODE, tenant, vehicle, None, None, None, rec.value, str(err))
+            )
+            return
+        rows = batch.streams
+        if events:
+            reason = time_reason(event.time_us, now_us, self.limits)
+            rows.add_event(tenant, vehicle, event, _ts, received, reason)
+        else:
+            reason_of = functools.partial(time_reason, now_us=now_us, limits=self.limits)
+            rows.add_sensors(tenant, vehicle, samples, _ts, received, reason_of)
+        stream = Stream.EVENTS if events else Stream.SENSORS
+        batch.acks[(stream, tenant, vehicle)].extend((q, q) for q in seqs)
 
     def _bridge_quarantine(self, rec: ConsumerRecord, batch: _Batch) -> None:
         headers = dict(rec.headers or [])
@@ -447,10 +494,15 @@ class Store:
                     f"{len(screened)} fixes staged, {stored} stored + {duplicates} duplicates"
                 )
             cur.execute(_LATEST, latest_rows(self._keys, screened.vix, screened.cols))
-        rows = batch.quarantine + [
-            (received, r.reason, *self._keys[r.vix], None, r.seq, _ts(r.time_us), None, "")
-            for r in screened.rejected
-        ]
+        batch.written = write_streams(cur, batch.streams)
+        rows = (
+            batch.quarantine
+            + batch.streams.quarantine
+            + [
+                (received, r.reason, *self._keys[r.vix], None, r.seq, _ts(r.time_us), None, "")
+                for r in screened.rejected
+            ]
+        )
         if rows:
             with cur.copy(f"COPY quarantine ({', '.join(_QUARANTINE_COLUMNS)}) FROM STDIN") as cp:
                 for row in rows:
@@ -463,20 +515,31 @@ class Store:
         self._staged_vix = self._pending_staged_vix
         return stored, duplicates
 
-    def _acknowledge(self, batch: _Batch) -> None:
-        from flota_wire.acks import encode_stored_ack
-
+    def _acknowledge(self, batch: _Batch) -> int:
+        """Publish the stored-acks of every stream of the batch; return how many."""
         now_us = int(time.time() * 1e6)
-        for (tenant, vehicle), ranges in batch.ranges.items():
-            payload = encode_stored_ack(ranges, time_us=now_us, cloud=self.settings.cloud_id)
-            self.producer.send(
-                self.topics.stored, key=f"{tenant}/{vehicle}".encode(), value=payload
-            )
+        todo = [((Stream.TELEMETRY, t, v), r) for (t, v), r in batch.ranges.items()]
+        todo += list(batch.acks.items())
+        sent = 0
+        for (stream, tenant, vehicle), ranges in todo:
+            merged = merge_ranges(ranges)
+            for i in range(0, len(merged), MAX_RANGES):  # an ack holds at most 256 ranges
+                payload = encode_stored_ack(
+                    merged[i : i + MAX_RANGES],
+                    time_us=now_us,
+                    stream=stream,
+                    cloud=self.settings.cloud_id,
+                )
+                self.producer.send(
+                    self.topics.stored, key=f"{tenant}/{vehicle}".encode(), value=payload
+                )
+                sent += 1
         try:
             self.producer.flush(timeout=30)
         except KafkaError as err:  # the device resends; the resend is a counted duplicate
             log.warning("stored-acks not delivered: %s", err)
             self.metrics.errors.labels("store", "ack").inc()
+        return sent
 
     # --- one batch: prepare (decode, screen), write (one transaction), finish ---------------
     def _prepare(self, records: list[ConsumerRecord]) -> _Prepared:
@@ -490,9 +553,12 @@ class Store:
             if rec.topic == self.topics.quarantine:
                 self._bridge_quarantine(rec, batch)
                 m.messages_in.labels("store", "quarantine").inc()
-            else:
+            elif rec.topic == self.topics.telemetry:
                 self._telemetry(rec, batch, received)
                 m.messages_in.labels("store", "telemetry").inc()
+            else:
+                self._stream(rec, batch, received, now_us)
+                m.messages_in.labels("store", rec.topic.rsplit(".", 2)[-2]).inc()
         offsets: dict[TopicPartition, int] = {}
         for rec in records:
             tp = TopicPartition(rec.topic, rec.partition)
@@ -557,8 +623,8 @@ class Store:
         m = self.metrics
         self._commit_offsets(prep.offsets)
         batch, screened = prep.batch, prep.screened
-        self._acknowledge(batch)
-        reasons = Counter(q[1] for q in batch.quarantine)
+        acks = self._acknowledge(batch)
+        reasons = Counter(q[1] for q in batch.quarantine + batch.streams.quarantine)
         reasons.update(r.reason for r in screened.rejected)
         reasons[validate.DUPLICATE] += duplicates
         reasons = +reasons
@@ -569,13 +635,19 @@ class Store:
         m.batch_records.labels("store").observe(prep.records)
         m.batch_fixes.labels("store").observe(batch.fixes)
         m.write_seconds.labels("store").observe(write_s)
-        m.messages_out.labels("store", "stored_acks").inc(len(batch.ranges))
+        m.messages_out.labels("store", "stored_acks").inc(acks)
+        events, event_dups, samples, sample_dups = batch.written
+        m.messages_out.labels("store", "events").inc(events)
+        m.messages_out.labels("store", "sensor_samples").inc(samples)
         with self.stats.lock:
             self.stats.records += prep.records
             self.stats.fixes_in += batch.fixes
             self.stats.fixes_stored += stored
             self.stats.quarantined.update(reasons)
             self.stats.batches += 1
+            self.stats.events_stored += events
+            self.stats.samples_stored += samples
+            self.stats.stream_duplicates += event_dups + sample_dups
             self.stats.last_commit_ms = write_s * 1000
 
     def process(self, records: list[ConsumerRecord]) -> None:

@@ -1,5 +1,7 @@
 """Private services for the ingest fault tests: a Kafka broker of our own (restartable without
-touching the shared stack) and helpers to run ``flota`` processes as subprocesses."""
+touching the shared stack) and helpers to run ``flota`` processes as subprocesses. The bridge +
+store configuration and the acknowledging device come from tests/integration/pipeline_support.py
+(re-exported here), shared with the integration tests."""
 
 from __future__ import annotations
 
@@ -18,6 +20,12 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 KAFKA_DIR = REPO / "deploy" / "local" / "kafka"
+if str(REPO / "tests" / "integration") not in sys.path:
+    sys.path.insert(0, str(REPO / "tests" / "integration"))
+
+from pipeline_support import AckDevice, ingest_database, process_env  # noqa: E402
+
+__all__ = ["AckDevice", "PrivateKafka", "flota", "free_port", "ingest_database", "process_env"]
 
 
 def free_port() -> int:

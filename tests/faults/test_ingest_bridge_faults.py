@@ -8,23 +8,14 @@ from __future__ import annotations
 
 import json
 import secrets
-import threading
 import time
 from pathlib import Path
-from typing import Any
 
-import paho.mqtt.client as mqtt
 import psycopg
 import pytest
-from ingest_fault_support import flota
-from paho.mqtt.enums import CallbackAPIVersion
+from ingest_fault_support import AckDevice, flota, ingest_database, process_env
 
-from cloud.db.connection import connect
-from cloud.db.migrate import migrate
-from cloud.db.scratch import scratch_database
 from flota.commands.bench_ingest import _stack_env
-from flota_wire import topics as wt
-from flota_wire.acks import decode_stored_ack
 from flota_wire.schema import Fix
 from flota_wire.telemetry import encode_telemetry
 
@@ -33,38 +24,6 @@ pytestmark = [pytest.mark.fault, pytest.mark.slow]
 BATCHES = 150
 PER_BATCH = 50
 RESEND_AFTER_S = 10.0
-
-
-class Device:
-    def __init__(self, host: str, port: int, dev: dict[str, str]) -> None:
-        self.dev = dev
-        self.acked: set[int] = set()
-        self.lock = threading.Lock()
-        subscribed = threading.Event()
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"bf-{secrets.token_hex(4)}"
-        )
-        self.client.username_pw_set(dev["username"], dev["password"])
-        self.client.on_message = self._on_message
-        self.client.on_subscribe = lambda *_: subscribed.set()
-        self.client.connect(host, port)
-        self.client.loop_start()
-        self.client.subscribe(wt.topic(dev["tenant"], dev["vehicle"], wt.Channel.STORED), qos=1)
-        assert subscribed.wait(10)
-        self.topic = wt.topic(dev["tenant"], dev["vehicle"], wt.Channel.TELEMETRY)
-
-    def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        ack = decode_stored_ack(bytes(msg.payload))
-        with self.lock:
-            for first, last in ack.ranges:
-                self.acked.update(range(first, last + 1))
-
-    def publish(self, payload: bytes) -> None:
-        self.client.publish(self.topic, payload, qos=1)
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 def test_bridge_killed_mid_stream_loses_nothing(tmp_path: Path) -> None:
@@ -85,40 +44,30 @@ def test_bridge_killed_mid_stream_loses_nothing(tmp_path: Path) -> None:
     ]  # fmt: skip
     payloads = [encode_telemetry(b) for b in batches]
     sent = BATCHES * PER_BATCH
-    with scratch_database(env["FLOTA_DATABASE_URL"], prefix="flota_bridge_fault") as url:
-        with connect(url, autocommit=True) as conn:
-            migrate(conn)
-            conn.execute("INSERT INTO tenants (tenant_id) VALUES (%s)", (dev["tenant"],))
-            conn.execute(
-                "INSERT INTO devices (tenant_id, vehicle_id) VALUES (%s, %s)",
-                (dev["tenant"], dev["vehicle"]),
-            )
-        penv = {
-            **env,
-            "FLOTA_DATABASE_URL": url,
-            "FLOTA_REGISTRY_DATABASE_URL": url,
-            "FLOTA_KAFKA_TOPIC_PREFIX": f"bf{tag}",
-            "FLOTA_SHARE_GROUP": f"bf{tag}",
-            "FLOTA_CONSUMER_GROUP": f"bf-store-{tag}",
-            "FLOTA_MQTT_CLIENT_ID": f"bf-bridge-{tag}",  # persistent session across the crash
-            "FLOTA_LOG_LEVEL": "WARNING",
-        }
+    register = [(dev["tenant"], dev["vehicle"])]
+    with ingest_database(env["FLOTA_DATABASE_URL"], "flota_bridge_fault", register) as url:
+        # FLOTA_MQTT_CLIENT_ID in it keeps the bridge's session across the crash
+        penv = process_env(env, url, f"bf{tag}")
         log = tmp_path / "procs.log"
         store = flota(["ingest", "store"], penv, log)
         bridge = flota(["bridge", "run"], penv, log)
-        device = Device(env["FLOTA_MQTT_HOST"], int(env["FLOTA_MQTT_PORT"]), dev)
+        # only this cloud's acks count (other clouds on the shared broker ack this vehicle too)
+        device = AckDevice(
+            env["FLOTA_MQTT_HOST"], int(env["FLOTA_MQTT_PORT"]), dev, penv["FLOTA_CLOUD_ID"]
+        )
         published_at: dict[int, float] = {}
         resends = 0
         try:
             # The bridge's session must exist before the stream starts (else nobody gets it).
             deadline = time.monotonic() + 180  # start-up on a loaded machine
-            while time.monotonic() < deadline and not device.acked:
-                device.publish(payloads[0])
+            first = {f.seq for f in batches[0]}
+            while time.monotonic() < deadline and device.missing(first):
+                device.publish(payloads[0], wait=False)
                 published_at[0] = time.monotonic()
                 time.sleep(1.0)
-            assert device.acked, log.read_text()[-3000:]
+            assert not device.missing(first), log.read_text()[-3000:]
             for b in range(1, BATCHES):
-                device.publish(payloads[b])
+                device.publish(payloads[b], wait=False)
                 published_at[b] = time.monotonic()
                 time.sleep(0.02)
                 if b == BATCHES // 3:
@@ -127,14 +76,12 @@ def test_bridge_killed_mid_stream_loses_nothing(tmp_path: Path) -> None:
                     bridge = flota(["bridge", "run"], penv, log)
             deadline = time.monotonic() + 180
             while time.monotonic() < deadline:
-                with device.lock:
-                    missing = [b for b in range(BATCHES)
-                               if not {f.seq for f in batches[b]} <= device.acked]  # fmt: skip
+                missing = [b for b in range(BATCHES) if device.missing({f.seq for f in batches[b]})]
                 if not missing:
                     break
                 for b in missing:  # what the agent's outbox does with unacknowledged rows
                     if time.monotonic() - published_at[b] > RESEND_AFTER_S:
-                        device.publish(payloads[b])
+                        device.publish(payloads[b], wait=False)
                         published_at[b] = time.monotonic()
                         resends += 1
                 time.sleep(0.2)

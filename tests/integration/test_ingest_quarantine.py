@@ -5,29 +5,14 @@ shuffled fixes are stored and never move a vehicle's latest position backwards."
 from __future__ import annotations
 
 import random
-import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any
 
-import paho.mqtt.client as mqtt
-import psycopg
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
-from pydantic import SecretStr
-from stack_support import MqttBroker, MqttDevice
+from pipeline_support import AckDevice, Pipeline, ingest_database, query, wait_for
+from stack_support import MqttBroker
 
-from cloud.db.connection import connect
-from cloud.db.migrate import migrate
-from cloud.db.scratch import scratch_database
-from cloud.ingest.bridge import Bridge
-from cloud.ingest.checks import check_payload
-from cloud.ingest.registry import DeviceRegistry, load_from_database
-from cloud.ingest.store import Store
-from cloud.settings import BridgeSettings, StoreSettings
-from flota_wire import topics as wt
 from flota_wire.schema import Fix
 from flota_wire.telemetry import encode_telemetry
 
@@ -36,77 +21,17 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def db(database_url: str, mqtt_broker: MqttBroker) -> Iterator[str]:
-    with scratch_database(database_url, prefix="flota_ingest_q") as url:
-        with connect(url, autocommit=True) as conn:
-            migrate(conn)
-            # Every stack device is registered except the last one.
-            for dev in mqtt_broker.devices[:-1]:
-                conn.execute(
-                    "INSERT INTO tenants (tenant_id) VALUES (%s) ON CONFLICT DO NOTHING",
-                    (dev.tenant,),
-                )
-                conn.execute(
-                    "INSERT INTO devices (tenant_id, vehicle_id) VALUES (%s, %s)",
-                    (dev.tenant, dev.vehicle),
-                )
+    # Every stack device is registered except the last one.
+    register = [(d.tenant, d.vehicle) for d in mqtt_broker.devices[:-1]]
+    with ingest_database(database_url, "flota_ingest_q", register) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
-def pipeline(
-    db: str, mqtt_broker: MqttBroker, kafka_bootstrap: str
-) -> Iterator[tuple[Bridge, Store]]:
-    prefix = f"q{uuid.uuid4().hex[:8]}"
-    bridge_settings = BridgeSettings(
-        mqtt_host=mqtt_broker.host,
-        mqtt_port=mqtt_broker.port,
-        mqtt_username=mqtt_broker.bridge.username,
-        mqtt_password=SecretStr(mqtt_broker.bridge.password),
-        kafka_bootstrap=kafka_bootstrap,
-        kafka_topic_prefix=prefix,
-        share_group=f"g{prefix}",
-    )
-    store_settings = StoreSettings(
-        kafka_bootstrap=kafka_bootstrap,
-        kafka_topic_prefix=prefix,
-        database_url=SecretStr(db),
-        consumer_group=f"store-{prefix}",
-        batch_max_wait_ms=50,
-    )
-    registry = DeviceRegistry(lambda: load_from_database(db))
-    stop = threading.Event()
-    bridge = Bridge(bridge_settings, check=check_payload, is_registered=registry.is_registered)
-    store = Store(store_settings)
-    threads = [
-        threading.Thread(target=bridge.run, args=(stop,), daemon=True),
-        threading.Thread(target=store.run, args=(stop,), daemon=True),
-    ]
-    for t in threads:
-        t.start()
-    time.sleep(2)  # the bridge's subscription must exist before devices publish
-    yield bridge, store
-    stop.set()
-    for t in threads:
-        t.join(timeout=20)
-
-
-class Publisher:
-    def __init__(self, broker: MqttBroker, dev: MqttDevice) -> None:
-        self.dev = dev
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"q-{uuid.uuid4().hex[:8]}"
-        )
-        self.client.username_pw_set(dev.username, dev.password)
-        self.client.connect(broker.host, broker.port)
-        self.client.loop_start()
-
-    def publish(self, payload: bytes) -> None:
-        topic = wt.topic(self.dev.tenant, self.dev.vehicle, wt.Channel.TELEMETRY)
-        self.client.publish(topic, payload, qos=1).wait_for_publish(10)
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+def pipeline(db: str, mqtt_broker: MqttBroker, kafka_bootstrap: str) -> Iterator[Pipeline]:
+    with Pipeline(mqtt_broker, kafka_bootstrap, db, registry=True) as p:
+        time.sleep(2)  # the bridge's subscription must exist before devices publish
+        yield p
 
 
 def track(n: int, t0_us: int, first_seq: int = 1) -> list[Fix]:
@@ -118,24 +43,10 @@ def track(n: int, t0_us: int, first_seq: int = 1) -> list[Fix]:
     ]  # fmt: skip
 
 
-def wait_for(predicate: Any, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting for the pipeline")
-
-
-def query(url: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    with psycopg.connect(url) as conn:
-        return conn.execute(sql, args).fetchall()
-
-
 def test_corpus_quarantined_with_exact_counts(
-    pipeline: tuple[Bridge, Store], db: str, mqtt_broker: MqttBroker
+    pipeline: Pipeline, db: str, mqtt_broker: MqttBroker
 ) -> None:
-    bridge, store = pipeline
+    bridge, store = pipeline.bridge, pipeline.store
     dev = mqtt_broker.devices[0]
     now_us = int(time.time() * 1e6)
     good = track(120, now_us - 3_600_000_000)
@@ -165,8 +76,10 @@ def test_corpus_quarantined_with_exact_counts(
     batch_a = [f for f in good[:60] if f.seq not in held]
     batch_b = [bad.get(f.seq, f) for f in good[60:]]
 
-    pub = Publisher(mqtt_broker, dev)
-    stranger = Publisher(mqtt_broker, mqtt_broker.devices[-1])  # not in the registry
+    pub = AckDevice.on(mqtt_broker, dev, pipeline.cloud_id)
+    stranger = AckDevice.on(
+        mqtt_broker, mqtt_broker.devices[-1], pipeline.cloud_id
+    )  # not in the registry
     try:
         pub.publish(encode_telemetry(batch_a))
         pub.publish(encode_telemetry(batch_b))
@@ -198,7 +111,7 @@ def test_corpus_quarantined_with_exact_counts(
         # The bridge refused whole messages (by registry and header, it decodes nothing); the
         # store wrote every quarantine row, counted.
         assert bridge.stats.quarantined == {"unregistered": 2, "decode": 1}
-        assert dict(store.stats.quarantined) == expected
+        wait_for(lambda: dict(store.stats.quarantined) == expected, timeout=10)
         assert not query(
             db, "SELECT 1 FROM fixes WHERE vehicle_id = %s", mqtt_broker.devices[-1].vehicle
         )
@@ -208,7 +121,7 @@ def test_corpus_quarantined_with_exact_counts(
 
 
 def test_shuffled_late_fixes_are_stored_and_latest_never_moves_back(
-    pipeline: tuple[Bridge, Store], db: str, mqtt_broker: MqttBroker
+    pipeline: Pipeline, db: str, mqtt_broker: MqttBroker
 ) -> None:
     dev = mqtt_broker.devices[1]
     now_us = int(time.time() * 1e6)
@@ -217,7 +130,7 @@ def test_shuffled_late_fixes_are_stored_and_latest_never_moves_back(
     order = fixes[:]
     rng.shuffle(order)
     batches = [sorted(order[i : i + 10], key=lambda f: f.seq) for i in range(0, 400, 10)]
-    pub = Publisher(mqtt_broker, dev)
+    pub = AckDevice.on(mqtt_broker, dev, pipeline.cloud_id)
     newest_sent = 0
     seen_latest: list[int] = []
     try:

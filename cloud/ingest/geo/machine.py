@@ -16,6 +16,7 @@ from cloud.ingest.geo.events import DomainEvent
 from cloud.ingest.geo.fences import FenceIndex
 from cloud.ingest.geo.geometry import haversine_m
 from cloud.ingest.geo.state import FenceVisit, Point, Trip, VehicleState
+from cloud.ingest.streams import vehicle_event_detail
 from flota_wire.schema import Event
 
 IGNITION_ON = "ignition_on"
@@ -288,11 +289,9 @@ class Tracker:
 
     # --- the vehicle's own events -----------------------------------------------------------
     def on_vehicle_event(self, event: Event) -> None:
-        """Republish the vehicle's event as a domain event; ignition drives trips and idling."""
-        detail: dict[str, Any] = dict(event.details)
-        detail["severity"] = int(event.severity)
-        if event.lat_e6 is not None and event.lon_e6 is not None:
-            detail["lat"], detail["lon"] = event.lat_e6 / 1e6, event.lon_e6 / 1e6
+        """Republish the vehicle's event as a domain event (the same row the store writes);
+        ignition drives trips and idling."""
+        detail = vehicle_event_detail(event)
         self.out.append(
             DomainEvent(
                 self.tenant,
