@@ -119,7 +119,9 @@ class AgentSettings:
     # Diagnostics (and the fault tests): append "first last" after every outbox commit of
     # fixes, fsynced. Costs one more fsync per commit; off by default.
     audit_log: Path | None = None
-    events_ack: str = _opt("puback", choices=("stored", "puback"))  # until the cloud stores events
+    # Events are deleted on the store's StoredAck (the cloud stores and acknowledges them);
+    # "puback": on the broker's PUBACK, for a cloud that does not acknowledge events.
+    events_ack: str = _opt("stored", choices=("stored", "puback"))
 
     report_max_interval_s: float = _opt(30.0, gt=0)
     report_stopped_interval_s: float = _opt(300.0, gt=0)

@@ -11,7 +11,7 @@ oldest queued row, so everything not yet acknowledged is replayed in order; batc
 are limited; a batch whose rows are still queued ``resend_after_s`` after it was sent makes the
 cursor go back too. Rows are deleted only by a ``StoredAck`` (``down/stored``) naming their
 seqs. The cloud's unique keys make every resend harmless. Streams the cloud does not store-ack
-yet (command acks; events unless ``events_ack="stored"``) are deleted on the broker's PUBACK.
+yet (command acks; events with ``events_ack="puback"``) are deleted on the broker's PUBACK.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ class UplinkConfig:
     batch_max_fixes: int = 250
     inflight_batches: int = 20
     resend_after_s: float = 60.0
-    events_ack: str = "puback"  # "stored": wait for a StoredAck of stream "events"
+    events_ack: str = "stored"  # wait for a StoredAck of stream "events"; "puback": not
     topic_alias: bool = True  # MQTT 5: telemetry topic sent once per connection
     reconnect_min_s: int = 1
     reconnect_max_s: int = 60

@@ -286,6 +286,10 @@ def test_agent_outbox_over_its_cap_drops_oldest_positions_exactly_never_events(
             assert len(box.queued_seqs("events")) == 1
             relay.up()
             run.wait(lambda: box.rows == 0, 60, "the outbox to drain")
+            counters = run.agent.uplink.counters
+            # the event left only on the store's acknowledgement, not on the broker's PUBACK
+            assert counters["stored_deleted_events"] == 1
+            assert counters["puback_deleted_events"] == 0
         rows = [r[0] for r in _rows(agent_db, dev, min(committed))]
         assert rows == queued  # exactly the survivors, once each
     finally:
