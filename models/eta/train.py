@@ -69,7 +69,9 @@ def optimizer_travel_s(records: Sequence[LegRecord]) -> F64:
     out = np.empty(len(records))
     for i, r in enumerate(records):
         how = int(features([r.leg])[0, FEATURE_NAMES.index("hour_of_week")])
-        m = GreatCircleMatrix(REF_CIRCUITY, ConstantSpeed(REF_SPEED_MPS), how)
+        m = GreatCircleMatrix(
+            circuity=REF_CIRCUITY, speeds=ConstantSpeed(REF_SPEED_MPS), hour_of_week=how
+        )
         _, dur = m.matrices(
             [Location(r.origin_lon, r.origin_lat), Location(r.dest_lon, r.dest_lat)]
         )

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from cloud.models_service.eta_features import FEATURE_NAMES, Leg, features, hour_of_week
-from cloud.optimizer.matrix import GreatCircleMatrix
+from cloud.optimizer.matrix import ConstantSpeed, GreatCircleMatrix
 from cloud.optimizer.model import Location
+from cloud.settings import DispatchSettings
 from edge_agent.inference.card import sha256_file
 from models.eta.dataset import feature_matrix, from_sim, reference_s, targets, to_seconds
 from models.eta.db import legs_from_rows
@@ -60,7 +61,14 @@ def test_reference_is_the_optimizers_default_estimate(small) -> None:  # type: i
     assert long.sum() > 10
     np.testing.assert_allclose(reference_s(x)[long], base[long], rtol=1e-9)
     r = recs[0]
-    _, dur = GreatCircleMatrix().matrices(
+    # the dispatcher's configured defaults are the ones the model's reference (and card) assume;
+    # if they change, retrain the ETA model
+    fields = DispatchSettings.model_fields
+    matrix = GreatCircleMatrix(
+        circuity=fields["dispatch_circuity"].default,
+        speeds=ConstantSpeed(fields["dispatch_speed_mps"].default),
+    )
+    _, dur = matrix.matrices(
         [Location(r.origin_lon, r.origin_lat), Location(r.dest_lon, r.dest_lat)]
     )
     assert dur[0, 1] == pytest.approx(base[0])
