@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flota_wire import jsoncodec as jc
+from flota_wire.envelope import check_envelope
 from flota_wire.errors import WireError
-from flota_wire.limits import MAX_PAYLOAD_BYTES, SCHEMA_VERSION
 from flota_wire.schema import (
     Command,
     CommandAck,
@@ -81,17 +81,7 @@ def check_header(channel: Channel, payload: bytes) -> None:
     """The checks that need no decoding: size limits, schema version and message type of the
     header byte against the channel. Raises WireError. A relay (the cloud's bridge) uses this
     and leaves the full decode to the consumer, which must still expect WireError."""
-    if not isinstance(payload, bytes | bytearray | memoryview):
-        raise WireError(f"payload must be bytes, not {type(payload).__name__}")
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise WireError(f"oversized: {len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
-    if len(payload) < 2:
-        raise WireError("truncated: shorter than the smallest message")
-    head = payload[0]
-    if head >> 4 != SCHEMA_VERSION:
-        raise WireError(f"unsupported schema version {head >> 4} (this decoder speaks 1)")
-    if head & 0x07 != TYPE_OF[channel]:
-        raise WireError(f"message type {head & 0x07} on the {channel.value} channel")
+    check_envelope(payload, TYPE_OF[channel])
 
 
 def decode(topic: str, payload: bytes) -> Received:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flota_wire.deflate import deflate_if_smaller, inflate
+from flota_wire.envelope import check_envelope
 from flota_wire.errors import WireError
 from flota_wire.limits import (
     INT32_MAX,
@@ -109,17 +110,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _unwrap(payload: bytes, kind: int) -> dict[str, Any]:
-    if not isinstance(payload, bytes | bytearray | memoryview):
-        raise WireError(f"payload must be bytes, not {type(payload).__name__}")
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise WireError(f"oversized: {len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
-    if len(payload) < 3:
-        raise WireError("truncated: shorter than the smallest message")
-    head = payload[0]
-    if head >> 4 != SCHEMA_VERSION:
-        raise WireError(f"unsupported schema version {head >> 4} (this decoder speaks 1)")
-    if head & 0x07 != kind:
-        raise WireError(f"expected message type {kind}, got {head & 0x07}")
+    head = check_envelope(payload, kind, min_size=3)
     body = bytes(payload[1:])
     if head & DEFLATE_FLAG:
         body = inflate(body)

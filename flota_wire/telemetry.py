@@ -27,6 +27,7 @@ from flota_wire.bits import (
     zigzag,
 )
 from flota_wire.deflate import deflate_if_smaller, inflate
+from flota_wire.envelope import check_envelope
 from flota_wire.errors import WireError
 from flota_wire.limits import (
     INT32_MAX,
@@ -329,18 +330,7 @@ _BYTES_TYPES = (bytes, bytearray, memoryview)
 
 
 def _body(payload: bytes) -> bytes:
-    if not isinstance(payload, _BYTES_TYPES):
-        raise WireError(f"payload must be bytes, not {type(payload).__name__}")
-    size = len(payload)
-    if size > MAX_PAYLOAD_BYTES:
-        raise WireError(f"oversized: {size} bytes > {MAX_PAYLOAD_BYTES}")
-    if size < 2:
-        raise WireError("truncated: a telemetry batch is at least 2 bytes")
-    head = payload[0]
-    if head >> 4 != SCHEMA_VERSION:
-        raise WireError(f"unsupported schema version {head >> 4} (this decoder speaks 1)")
-    if head & 0x07 != TYPE_TELEMETRY:
-        raise WireError(f"not a telemetry batch: message type {head & 0x07}")
+    head = check_envelope(payload, TYPE_TELEMETRY)
     body = bytes(payload[1:])
     return inflate(body) if head & DEFLATE_FLAG else body
 

@@ -214,6 +214,12 @@ class AckDevice:
         self.client.disconnect()
         self.client.loop_stop()
 
+    def __enter__(self) -> AckDevice:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout

@@ -10,10 +10,8 @@ from typing import Any
 
 import psycopg
 import pytest
+from pipeline_support import ingest_database
 
-from cloud.db.connection import connect
-from cloud.db.migrate import migrate
-from cloud.db.scratch import scratch_database
 from cloud.ingest import store as st
 from cloud.ingest.pgcopy import FIX_COLUMNS, fixes_copy
 from cloud.ingest.screen import gather
@@ -25,9 +23,7 @@ NOW = 1_795_780_800_000_000
 
 @pytest.fixture(scope="module")
 def db(database_url: str) -> Iterator[str]:
-    with scratch_database(database_url, prefix="flota_ingest_copy") as url:
-        with connect(url, autocommit=True) as conn:
-            migrate(conn)
+    with ingest_database(database_url, "flota_ingest_copy") as url:
         yield url
 
 

@@ -55,8 +55,7 @@ def test_fixes_travel_to_rows_and_back_as_acks(
     pipeline: Pipeline, ingest_db: str, mqtt_broker: MqttBroker
 ) -> None:
     dev = mqtt_broker.devices[0]
-    device = AckDevice.on(mqtt_broker, dev, pipeline.cloud_id)
-    try:
+    with AckDevice.on(mqtt_broker, dev, pipeline.cloud_id) as device:
         now_us = int(time.time() * 1e6) - 120_000_000
         fixes = simulate_city(60, seed=7, start_us=now_us, first_seq=SEQ0, dropout=0.0)
         for i in range(0, len(fixes), 10):
@@ -88,15 +87,12 @@ def test_fixes_travel_to_rows_and_back_as_acks(
         )
         assert latest == [(fixes[-1].seq,)]  # the resend of old fixes did not move it back
         assert pipeline.bridge.stats.quarantined == {}
-    finally:
-        device.close()
 
 
 def test_events_and_sensor_samples_are_stored_then_acknowledged(
     pipeline: Pipeline, ingest_db: str, mqtt_broker: MqttBroker
 ) -> None:
     dev = mqtt_broker.devices[2]
-    device = AckDevice.on(mqtt_broker, dev, pipeline.cloud_id)
     ref = Ref(dev.tenant, dev.vehicle)
     t = int(time.time() * 1e6) - 60_000_000
     events = [
@@ -110,7 +106,7 @@ def test_events_and_sensor_samples_are_stored_then_acknowledged(
             [(SensorKind.IMU_ACCEL, "m/s2"), (SensorKind.IMU_GYRO, "rad/s")]
         )
     ] + [SensorSample(SEQ0 + 14, t, SensorKind.DIGITAL, "io", "ignition", 1, "")]
-    try:
+    with AckDevice.on(mqtt_broker, dev, pipeline.cloud_id) as device:
         for e in events:
             device.publish(encode_event(e), wt.Channel.EVENTS)
         device.publish(encode_sensors(SensorBatch(ref, tuple(samples))), wt.Channel.SENSORS)
@@ -147,8 +143,6 @@ def test_events_and_sensor_samples_are_stored_then_acknowledged(
         wait_for(lambda: pipeline.store.stats.stream_duplicates >= 1)
         assert len(query(ingest_db, "SELECT 1 FROM events WHERE seq >= %s", SEQ0)) == 3
         assert pipeline.store.stats.events_stored >= 3
-    finally:
-        device.close()
 
 
 def test_acks_of_another_cloud_are_ignored(
@@ -156,8 +150,7 @@ def test_acks_of_another_cloud_are_ignored(
 ) -> None:
     """Clouds that share a broker: an ack naming another cloud frees nothing on the device."""
     dev = mqtt_broker.devices[3]
-    device = AckDevice.on(mqtt_broker, dev, pipeline.cloud_id)
-    try:
+    with AckDevice.on(mqtt_broker, dev, pipeline.cloud_id) as device:
         from kafka import KafkaProducer
 
         producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
@@ -169,16 +162,13 @@ def test_acks_of_another_cloud_are_ignored(
         producer.close()
         assert not device.wait_acked(set(range(SEQ0, SEQ0 + 5)), 30)
         assert device.foreign == 2
-    finally:
-        device.close()
 
 
 def test_corrupt_payload_is_quarantined_with_reason(
     pipeline: Pipeline, ingest_db: str, mqtt_broker: MqttBroker
 ) -> None:
     dev = mqtt_broker.devices[1]
-    device = AckDevice.on(mqtt_broker, dev, pipeline.cloud_id)
-    try:
+    with AckDevice.on(mqtt_broker, dev, pipeline.cloud_id) as device:
         device.publish(b"\x01\xff\x00garbage")  # version 0: refused by the bridge
         device.publish(b"\x11\xff\x00garbage")  # a v1 telemetry header: refused by the store
 
@@ -195,5 +185,3 @@ def test_corrupt_payload_is_quarantined_with_reason(
         # its own and the bridge's (counted once the batch is finished, after the commit)
         wait_for(lambda: pipeline.store.stats.quarantined["decode"] == 2, timeout=10)
         assert _rows(ingest_db, dev) == []
-    finally:
-        device.close()

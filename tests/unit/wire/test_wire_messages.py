@@ -329,7 +329,7 @@ def test_header_check_without_decoding() -> None:
     check_header(Channel.TELEMETRY, good[:1] + b"\xff\xff")  # a body is not looked at
     check_header(Channel.EVENTS, encode(Event(1, 2, "harsh_brake", Severity.WARNING)))
     for channel, payload, why in [
-        (Channel.EVENTS, good, "message type 1"),
+        (Channel.EVENTS, good, "not an event: expected message type 3, got type 1"),
         (Channel.TELEMETRY, b"\x21" + good[1:], "version 2"),
         (Channel.TELEMETRY, good[:1], "truncated"),
         (Channel.TELEMETRY, b"\x11" + bytes(256 * 1024), "oversized"),
