@@ -34,36 +34,53 @@ class LegQuery:
 
 
 def predict_eta(model: LoadedModel, start_s: float, legs: list[LegQuery]) -> list[LegAnswer]:
-    """Legs in order; each leaves at its own time or when the previous stop's dwell ends."""
+    """Legs in order; each leaves at its own time or when the previous stop's dwell ends.
+
+    Legs that all carry their own departure are predicted in one onnxruntime call; otherwise
+    one call per leg, since a leg's departure (a feature) is the previous leg's predicted end."""
     ref = model.card["reference"]
     circuity, speed = float(ref["circuity"]), float(ref["speed_mps"])
     floor_s, unit_s = float(ref["floor_s"]), float(ref["dwell_unit_s"])
-    clock = start_s
-    out = []
-    for i, q in enumerate(legs):
-        depart = clock if q.depart_s is None else q.depart_s
-        leg = Leg(q.origin_lat, q.origin_lon, q.dest_lat, q.dest_lon, depart)
-        try:
-            check_leg(leg)
-        except ValueError as err:
-            raise InputError("bad_leg", f"leg {i}: {err}") from err
-        x = features([leg])
-        t_out, d_out = (float(np.asarray(o).ravel()[0]) for o in model.run(x.astype(np.float32)))
-        reference = max(float(x[0, 0]) * circuity / speed, floor_s)
-        travel = reference * math.exp(t_out)
-        dwell = unit_s * math.exp(d_out)
-        out.append(
-            LegAnswer(
-                depart_s=depart,
-                travel_s=travel,
-                arrive_s=depart + travel,
-                dwell_s=dwell,
-                leave_s=depart + travel + dwell,
-                reference_travel_s=float(x[0, 0]) * circuity / speed,
+
+    def answers(batch: list[Leg]) -> list[LegAnswer]:
+        for i, leg in enumerate(batch):
+            try:
+                check_leg(leg)
+            except ValueError as err:
+                raise InputError("bad_leg", f"leg {i}: {err}") from err
+        x = features(batch)
+        t_out, d_out = (np.asarray(o, np.float64).ravel() for o in model.run(x.astype(np.float32)))
+        out = []
+        for leg, d, t, w in zip(batch, x[:, 0], t_out, d_out, strict=True):
+            reference = float(d) * circuity / speed
+            travel = max(reference, floor_s) * math.exp(float(t))
+            dwell = unit_s * math.exp(float(w))
+            out.append(
+                LegAnswer(
+                    depart_s=leg.depart_s,
+                    travel_s=travel,
+                    arrive_s=leg.depart_s + travel,
+                    dwell_s=dwell,
+                    leave_s=leg.depart_s + travel + dwell,
+                    reference_travel_s=reference,
+                )
             )
-        )
-        clock = depart + travel + dwell
-    return out
+        return out
+
+    def leg_at(q: LegQuery, depart: float) -> Leg:
+        return Leg(q.origin_lat, q.origin_lon, q.dest_lat, q.dest_lon, depart)
+
+    if all(q.depart_s is not None for q in legs):
+        return answers([leg_at(q, q.depart_s) for q in legs if q.depart_s is not None])
+    clock, result = start_s, []
+    for i, q in enumerate(legs):
+        try:
+            (a,) = answers([leg_at(q, clock if q.depart_s is None else q.depart_s)])
+        except InputError as err:
+            raise InputError(err.reason, err.detail.replace("leg 0", f"leg {i}", 1)) from err
+        result.append(a)
+        clock = a.leave_s
+    return result
 
 
 @dataclass(frozen=True)

@@ -127,3 +127,24 @@ def test_the_service_imports_nothing_of_the_vehicle_or_training() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_legs_with_their_own_departures_are_predicted_in_one_batch_the_same(root: Path) -> None:
+    eta = load_model(root / "eta", "eta")
+    t0 = 1_796_018_400.0
+    chained = predict_eta(
+        eta,
+        t0,
+        [LegQuery(60.17, 24.94, 60.20, 24.90, None), LegQuery(60.2, 24.9, 60.1, 25.0, None)],
+    )
+    given = [
+        LegQuery(60.17, 24.94, 60.20, 24.90, t0),
+        LegQuery(60.2, 24.9, 60.1, 25.0, chained[0].leave_s),
+    ]
+    batched = predict_eta(eta, 0.0, given)
+    for a, b in zip(chained, batched, strict=True):
+        assert a.travel_s == pytest.approx(b.travel_s, rel=1e-12)
+        assert a.dwell_s == pytest.approx(b.dwell_s, rel=1e-12)
+        assert a.leave_s == pytest.approx(b.leave_s)
+    with pytest.raises(InputError, match="leg 1"):
+        predict_eta(eta, 0.0, [given[0], LegQuery(60.0, 24.0, 30.0, 24.0, t0)])
