@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from flota.demo.backends import Backends, embedded, external, register
+from flota.demo.etas import NextStopEtas
 from flota.demo.infra import Child, InfraError, free_port, spawn
 from flota.demo.orders import DEPOT, DEPOT_LAT, DEPOT_LON, OrderFeed
 from flota.demo.status import Snapshot, Watcher, stored_keys
@@ -92,6 +93,8 @@ class Demo:
         self.stop = threading.Event()
         self.view = View()
         self.backends: Backends | None = None
+        self.models_port = free_port()
+        self.etas: NextStopEtas | None = None
         self.wall_start = time.time()
         self.feed: OrderFeed | None = None
         self.ready_s: float | None = None
@@ -124,6 +127,7 @@ class Demo:
             ("store", ["ingest", "store"], metrics_port),
             ("geo", ["ingest", "geo"], None),
             ("dispatch", ["optimize", "serve"], None),
+            ("models", ["models", "serve", "--port", str(self.models_port)], None),
         ):
             child_env = dict(env)
             if port is not None:
@@ -136,8 +140,8 @@ class Demo:
             v.start_agent(b.mqtt_host, b.mqtt_port, b.mqtt5, env)
             self.fleet.append(v)
         self.view.say(
-            f"bridge, store, geo, dispatch and {len(devices)} edge agents (NMEA, MCU and ELM327"
-            f" on pseudo-terminals) started in {self.elapsed():.1f} s"
+            f"bridge, store, geo, dispatch, models and {len(devices)} edge agents (NMEA, MCU and"
+            f" ELM327 on pseudo-terminals) started in {self.elapsed():.1f} s"
         )
         # A depot of its own per run on shared services, so earlier runs' orders stay apart.
         depot = DEPOT if b.kind == "embedded" else f"demo-{int(time.time())}"
@@ -166,7 +170,8 @@ class Demo:
     def run(self) -> dict[str, Any]:
         url, metrics_port = self.start()
         since = datetime.fromtimestamp(self.wall_start, UTC)
-        watcher = Watcher(url, metrics_port, self.fleet, since, started=self.t_start)
+        self.etas = NextStopEtas(f"http://127.0.0.1:{self.models_port}")
+        watcher = Watcher(url, metrics_port, self.fleet, since, self.etas, started=self.t_start)
         drive_s = self.duration if self.duration is not None else 10 * 365 * 86400.0
         assert self.feed is not None
         feed_thread = threading.Thread(target=self.feed.run, args=(self.stop,), daemon=True)
@@ -219,6 +224,7 @@ class Demo:
             "plans_acked": snap.plans_acked if snap else 0,
             "plans_refused": snap.plans_refused if snap else 0,
             "orders": self.feed.sent,
+            "eta_answers": self.etas.answered if self.etas else 0,
             "unknown_rows": None if shared else len(stored - sent),
             "ready_s": None if self.ready_s is None else round(self.ready_s, 1),
         }

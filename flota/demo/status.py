@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from flota.demo.etas import NextStop, NextStopEtas
 from flota.demo.vehicle import DemoVehicle
 
 
@@ -25,6 +26,7 @@ class VehicleRow:
     imu_batches: int  # IMU batches received over the MCU link
     events: int  # events the agent raised (its models, GNSS loss, ...)
     obd_ready: bool
+    next_stop: NextStop | None = None
 
 
 @dataclass
@@ -71,7 +73,8 @@ def db_totals(url: str, tenant: str, vehicles: list[str], since: datetime) -> di
             args,
         ).fetchone()
         latest = conn.execute(
-            "SELECT vehicle_id, speed_mps, extract(epoch FROM now() - time) FROM vehicle_latest"
+            "SELECT vehicle_id, speed_mps, extract(epoch FROM now() - time), lat, lon"
+            " FROM vehicle_latest"
             f" WHERE {mine}",
             args[:2],
         ).fetchall()
@@ -88,7 +91,7 @@ def db_totals(url: str, tenant: str, vehicles: list[str], since: datetime) -> di
         "plans_acked": int(plans[1]),  # applied on the vehicle
         "plans_refused": int(plans[2]),
         "quarantine": {str(r): int(n) for r, n in quarantine},
-        "latest": {str(v): (sp, float(age)) for v, sp, age in latest},
+        "latest": {str(v): (sp, float(age), (la, lo)) for v, sp, age, la, lo in latest},
     }
 
 
@@ -123,9 +126,12 @@ def scrape_lag(metrics_port: int) -> int | None:
     return round(total)
 
 
-def vehicle_row(v: DemoVehicle, latest: dict[str, tuple[Any, float]]) -> VehicleRow:
+def vehicle_row(
+    v: DemoVehicle, latest: dict[str, tuple[Any, float, tuple[float, float]]],
+    etas: NextStopEtas | None,
+) -> VehicleRow:  # fmt: skip
     st = v.stats()
-    speed, age = latest.get(v.vehicle, (None, None))
+    speed, age, position = latest.get(v.vehicle, (None, None, None))
     agent = st.get("agent", {})
     return VehicleRow(
         name=v.vehicle,
@@ -137,6 +143,9 @@ def vehicle_row(v: DemoVehicle, latest: dict[str, tuple[Any, float]]) -> Vehicle
         imu_batches=int(st.get("mcu", {}).get("rx_imu_batch", 0)),
         events=sum(int(n) for k, n in agent.items() if k.startswith("event_")),
         obd_ready=bool(st.get("obd", {}).get("initialised")),
+        next_stop=None
+        if etas is None
+        else etas.next_stop(v.vehicle, v.state_dir / "route_plan.json", position),
     )
 
 
@@ -148,6 +157,7 @@ class Watcher:
     metrics_port: int
     fleet: list[DemoVehicle]
     since: datetime  # the run's start (wall clock)
+    etas: NextStopEtas | None = None
     started: float = field(default_factory=time.monotonic)
     _history: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=6))
 
@@ -160,7 +170,7 @@ class Watcher:
         rate = (db["fixes"] - n0) / (now - t0) if now > t0 else 0.0
         return Snapshot(
             elapsed_s=now - self.started,
-            vehicles=[vehicle_row(v, db["latest"]) for v in self.fleet],
+            vehicles=[vehicle_row(v, db["latest"], self.etas) for v in self.fleet],
             fixes_stored=db["fixes"],
             fixes_per_s=rate,
             consumer_lag=scrape_lag(self.metrics_port),

@@ -11,6 +11,7 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
+from flota.demo.etas import NextStop
 from flota.demo.status import Snapshot
 
 
@@ -39,7 +40,7 @@ def render(s: Snapshot, phase: str) -> Group:
     events = ", ".join(f"{k} {v}" for k, v in sorted(s.events.items())) or "none yet"
     fleet = Table(expand=True, box=None, header_style="bold")
     cols = ("vehicle", "online", "fixes accepted", "queued", "km/h (cloud)", "fix age s",
-            "IMU batches", "OBD")  # fmt: skip
+            "IMU batches", "OBD", "next stop", "ETA min (model/plan)")  # fmt: skip
     for col in cols:
         fleet.add_column(col, justify="right" if col != "vehicle" else "left")
     for v in s.vehicles:
@@ -52,6 +53,7 @@ def render(s: Snapshot, phase: str) -> Group:
             "-" if v.age_s is None else f"{v.age_s:.0f}",
             _fmt(v.imu_batches),
             "ready" if v.obd_ready else "-",
+            *_next(v.next_stop),
         )
     title = f"flota demo  t={s.elapsed_s:5.0f} s  {phase}"
     return Group(
@@ -60,6 +62,16 @@ def render(s: Snapshot, phase: str) -> Group:
         f"  quarantine: {quarantine}",
         fleet,
     )
+
+
+def _next(n: NextStop | None) -> tuple[str, str]:
+    if n is None:
+        return "-", "-"
+
+    def minutes(s: float | None) -> str:
+        return "-" if s is None else f"{s / 60:.0f}"
+
+    return f"{n.stop_id} (+{n.stops_left - 1})", f"{minutes(n.eta_s)}/{minutes(n.planned_eta_s)}"
 
 
 class View:
