@@ -144,8 +144,9 @@ class Agent:
         }
         if s.models_dir is not None:
             handlers["model_update"] = ModelUpdateHandler(
-                s.models_dir, self.slots, on_new_slot=self._attach_model
-            )
+                s.models_dir, self.slots, on_new_slot=self._attach_model,
+                runtime=s.inference_runtime,
+            )  # fmt: skip
         self.processor = CommandProcessor(s.state_dir / "commands.json", handlers, self._ack)
         self.sources: list[SourceThread] = []
         if sources:
@@ -200,7 +201,10 @@ class Agent:
                 log.info("no %s model under %s: that detector is off", name, base)
                 continue
             try:
-                self._attach_model(name, ModelSlot(OnnxModelConfig(name=name, path=folder)))
+                config = OnnxModelConfig(
+                    name=name, path=folder, runtime=self.settings.inference_runtime
+                )
+                self._attach_model(name, ModelSlot(config))
             except InferenceError as err:
                 self.counters["model_load_failed"] += 1
                 log.error("model %s not loaded: %s", name, err)

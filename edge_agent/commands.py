@@ -271,8 +271,10 @@ class ModelUpdateHandler:
         slots: dict[str, Any],
         known: tuple[str, ...] = ("harsh_driving", "engine_anomaly"),
         on_new_slot: Callable[[str, Any], None] | None = None,
+        runtime: str = "onnxruntime",
     ) -> None:
         self.models_dir = models_dir
+        self.runtime = runtime  # edge_agent.inference.config.RUNTIMES
         self.slots = slots  # name -> edge_agent.inference.ModelSlot
         self.known = known
         self.on_new_slot = on_new_slot
@@ -323,7 +325,7 @@ class ModelUpdateHandler:
             shutil.rmtree(final)
         os.replace(update.staged, final)
         fsync_dir(base)
-        config = OnnxModelConfig(name=update.model, path=final)
+        config = OnnxModelConfig(name=update.model, path=final, runtime=self.runtime)
         slot = self.slots.get(update.model)
         if slot is None:
             try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -45,8 +46,6 @@ class OnnxClassifier:
     """An exported sklearn model run by onnxruntime, single-threaded by default."""
 
     def __init__(self, config: OnnxModelConfig) -> None:
-        import onnxruntime as ort  # imported here: the rules plugin must work without it
-
         card = read_card(config.path)
         onnx_path = config.path / card.onnx_file
         try:
@@ -57,6 +56,39 @@ class OnnxClassifier:
             raise ModelLoadError(f"{config.name}: sha256 {digest} does not match its card")
         if card.feature_set not in FEATURE_SETS:
             raise ModelLoadError(f"{config.name}: unknown feature set {card.feature_set}")
+        self._run: Callable[[F32], Any] = self._numpy_or_none(config, card, onnx_path) or (
+            self._onnxruntime(config, card, onnx_path)
+        )
+        self.card: ModelCard = card
+        self.name = card.name
+        self.version = card.version
+        self.classes = tuple(card.classes)
+        self._extract = FEATURE_SETS[card.feature_set]
+        self._warm_up(config.warmup_runs)
+        self.self_test()
+
+    def _numpy_or_none(
+        self, config: OnnxModelConfig, card: ModelCard, onnx_path: Path
+    ) -> Callable[[F32], Any] | None:
+        if config.runtime == "onnxruntime":
+            return None
+        from edge_agent.inference.onnx_trees import TreeEnsemble, UnsupportedModelError
+
+        try:
+            trees = TreeEnsemble(onnx_path, card.input_name, card.probabilities_output)
+        except (UnsupportedModelError, OSError) as err:
+            if config.runtime == "numpy":
+                raise ModelLoadError(f"{config.name}: numpy runtime: {err}") from err
+            log.info("%s: %s; using onnxruntime", config.name, err)
+            return None
+        self.providers: tuple[str, ...] = ("numpy-trees",)
+        return trees.run
+
+    def _onnxruntime(
+        self, config: OnnxModelConfig, card: ModelCard, onnx_path: Path
+    ) -> Callable[[F32], Any]:
+        import onnxruntime as ort  # imported here: the rules plugin must work without it
+
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = config.intra_op_threads
         opts.inter_op_num_threads = 1
@@ -71,25 +103,19 @@ class OnnxClassifier:
         available = set(ort.get_available_providers())
         providers = [p for p in config.providers if p in available] or ["CPUExecutionProvider"]
         try:
-            self._session = ort.InferenceSession(str(onnx_path), opts, providers=providers)
+            session = ort.InferenceSession(str(onnx_path), opts, providers=providers)
         except Exception as err:  # onnxruntime raises its own untyped errors on bad graphs
             raise ModelLoadError(f"{config.name}: onnxruntime refused {onnx_path}: {err}") from err
-        self.card: ModelCard = card
-        self.name = card.name
-        self.version = card.version
-        self.classes = tuple(card.classes)
-        self.providers = tuple(self._session.get_providers())
-        self._extract = FEATURE_SETS[card.feature_set]
-        self._warm_up(config.warmup_runs)
-        self.self_test()
+        self.providers = tuple(session.get_providers())
+        outputs, name = [card.probabilities_output], card.input_name
+        return lambda x: session.run(outputs, {name: x})[0]
 
     def predict_features(self, x: F32) -> F32:
         if x.ndim != 2 or x.shape[1] != self.card.n_features:
             raise InputError(f"{self.name}: expected (n, {self.card.n_features}), got {x.shape}")
         if not np.all(np.isfinite(x)):
             raise InputError(f"{self.name}: non-finite features")
-        out = self._session.run([self.card.probabilities_output], {self.card.input_name: x})
-        probs: F32 = np.asarray(out[0], dtype=np.float32)
+        probs: F32 = np.asarray(self._run(x), dtype=np.float32)
         return probs
 
     def classify(self, windows: Any) -> F32:

@@ -120,7 +120,9 @@ def _fill_outbox(state: Path, n: int) -> None:
     box.close()
 
 
-def agent_process(seconds: float, queued: int, warmup_s: float) -> dict[str, Any]:
+def agent_process(
+    seconds: float, queued: int, warmup_s: float, runtime: str = "auto"
+) -> dict[str, Any]:
     """Run a real agent in a fresh interpreter against a scripted receiver (10 Hz) and the MCU
     simulator (100 Hz IMU), both ONNX models loaded, ``queued`` fixes on disk; measure it."""
     from edge_agent.simpeer import GpsPeer
@@ -154,6 +156,7 @@ def agent_process(seconds: float, queued: int, warmup_s: float) -> dict[str, Any
             "FLOTA_AGENT_MCU_URL": str(Path(tmp) / "mcu"),
             "FLOTA_AGENT_STATE_DIR": str(state),
             "FLOTA_AGENT_STATS_INTERVAL_S": "3600",
+            "FLOTA_AGENT_INFERENCE_RUNTIME": runtime,
             "PYTHONPATH": str(REPO),
         }
         if (models / "harsh_driving" / "card.json").exists():
@@ -184,6 +187,12 @@ def run(
     seconds: float = typer.Option(30.0, "--seconds", help="CPU measurement window (s)."),
     queued: int = typer.Option(100_000, "--queued", help="Fixes queued in the outbox."),
     warmup: float = typer.Option(8.0, "--warmup", help="Seconds before measuring."),
+    runtime: str = typer.Option(
+        "auto",
+        "--runtime",
+        help="The agent's inference runtime: auto (its default), numpy, "
+        "onnxruntime; the other one is measured briefly beside it.",
+    ),
 ) -> None:
     """Memory and CPU of a running agent, NMEA and outbox rates, reporting-policy figures."""
     figures: dict[str, Any] = {}
@@ -192,7 +201,13 @@ def run(
     figures.update(bytes_per_fix())
     with tempfile.TemporaryDirectory(prefix="flota-bench-outbox-") as tmp:
         figures.update(outbox_rates(Path(tmp)))
-    figures.update(agent_process(seconds, queued, warmup))
+    figures.update(agent_process(seconds, queued, warmup, runtime))
+    figures["inference_runtime"] = runtime
+    # the same agent with the other runtime, briefly: memory and inference cost side by side
+    other = "numpy" if runtime == "onnxruntime" else "onnxruntime"  # auto runs numpy here
+    alt = agent_process(5.0, queued, warmup, other)
+    for key in ("rss_mb", "rss_anon_mb", "cpu_percent", "inference_cpu_p99_ms", "inference_p99_ms"):
+        figures[f"{key}_with_{other}"] = alt[key]
     figures["goals"] = {
         "rss_mb": 80, "cpu_percent": 2.0, "inference_p99_ms": 1.0, "bytes_per_fix": 8.0,
     }  # fmt: skip
