@@ -33,3 +33,4 @@ def test_demo_stores_every_fix_once_and_plans_are_applied() -> None:
     assert summary["plans_refused"] == 0
     assert summary["plans_acked"] <= summary["plans_pushed"]
     assert summary["ready_s"] is not None
+    assert summary["eta_answers"] >= 1  # the live view asked the model service
