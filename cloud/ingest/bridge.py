@@ -82,11 +82,15 @@ class Bridge:
         self.stats = BridgeStats()
         self.metrics = metrics or IngestMetrics("bridge")
         self._stop = threading.Event()
+        self.subscribed = threading.Event()
+        """Set once the broker confirmed the uplink subscription (before it, a shared
+        subscription's messages reach no bridge): readiness for callers and tests."""
         ensure_topics(settings)
         self.producer: KafkaProducer = make_producer(settings, client_id="flota-bridge")
         self.client = make_mqtt_client(settings, settings.mqtt_client_id, prefix="flota-bridge")
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *_: self.subscribed.set()
 
     # --- uplink ---------------------------------------------------------------------------
     def _on_connect(

@@ -148,6 +148,15 @@ def _ts(us: int) -> datetime:
     return datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000)
 
 
+def _ts_or_none(us: int) -> datetime | None:
+    """A quarantined record's own time, or None when no timestamp can hold it (a corrupt
+    time far beyond year 9999 is still quarantined, never a crash)."""
+    try:
+        return _ts(us)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
 def _real(values: np.ndarray[Any, Any], scale: float) -> np.ndarray[Any, Any]:
     out = values / scale
     out[values == NULL] = np.nan
@@ -390,19 +399,23 @@ class Store:
         rows = batch.streams
         if events:
             reason = time_reason(event.time_us, now_us, self.limits)
-            rows.add_event(tenant, vehicle, event, _ts, received, reason)
+            rows.add_event(tenant, vehicle, event, _ts_or_none, received, reason)
         else:
             reason_of = functools.partial(time_reason, now_us=now_us, limits=self.limits)
-            rows.add_sensors(tenant, vehicle, samples, _ts, received, reason_of)
+            rows.add_sensors(tenant, vehicle, samples, _ts_or_none, received, reason_of)
         stream = Stream.EVENTS if events else Stream.SENSORS
         batch.acks[(stream, tenant, vehicle)].extend((q, q) for q in seqs)
 
     def _bridge_quarantine(self, rec: ConsumerRecord, batch: _Batch) -> None:
         headers = dict(rec.headers or [])
         tenant, _, vehicle = (rec.key or b"").decode(errors="replace").partition("/")
-        received_ms = int(headers.get("received_ms", b"0") or 0)
+        try:
+            received_ms = int(headers.get("received_ms", b"0") or 0)
+            received_at = _ts(received_ms * 1000) if received_ms else None
+        except (ValueError, OverflowError, OSError):  # not our bridge's header: now
+            received_at = None
         batch.quarantine.append((
-            _ts(received_ms * 1000) if received_ms else _ts(int(time.time() * 1e6)),
+            received_at or _ts(int(time.time() * 1e6)),
             headers.get("reason", b"unknown").decode(errors="replace"),
             tenant or None, vehicle or None,
             headers.get("topic", b"").decode(errors="replace"), None, None, rec.value,
@@ -499,7 +512,16 @@ class Store:
             batch.quarantine
             + batch.streams.quarantine
             + [
-                (received, r.reason, *self._keys[r.vix], None, r.seq, _ts(r.time_us), None, "")
+                (
+                    received,
+                    r.reason,
+                    *self._keys[r.vix],
+                    None,
+                    r.seq,
+                    _ts_or_none(r.time_us),
+                    None,
+                    f"time_us={r.time_us}",
+                )
                 for r in screened.rejected
             ]
         )

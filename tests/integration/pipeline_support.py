@@ -119,6 +119,10 @@ class Pipeline:
     def __enter__(self) -> Pipeline:
         for t in self._threads:
             t.start()
+        # A message published before the bridge's shared subscription exists reaches nobody.
+        if not self.bridge.subscribed.wait(30):
+            self.__exit__()
+            raise AssertionError("the bridge never got its MQTT subscription confirmed")
         return self
 
     def __exit__(self, *_exc: object) -> None:
