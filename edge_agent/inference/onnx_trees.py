@@ -240,15 +240,18 @@ class TreeEnsemble:
 
     def run(self, x: F32) -> F32:
         """Class probabilities (n, classes) for float32 features (n, f) (finite: the caller
-        checks; a NaN would take the "false" branch where onnxruntime may track it "true")."""
+        checks; a NaN would take the "false" branch where onnxruntime may track it "true").
+
+        Every node's test is evaluated at once (one gather, one compare over all nodes), which
+        gives each node its next node; the walk is then one gather per tree level."""
         n = x.shape[0]
-        idx = np.broadcast_to(self.roots, (n, self.roots.size)).copy()
+        feat = x[:, self.feature]
+        go = feat <= self.value if self.uniform else _compare(self.mode, feat, self.value)
+        nxt = np.where(go, self.true, self.false)  # (n, nodes)
         rows = np.arange(n)[:, None]
+        idx = np.broadcast_to(self.roots, (n, self.roots.size))
         for _ in range(self.depth):
-            feat = x[rows, self.feature[idx]]
-            val = self.value[idx]
-            go = feat <= val if self.uniform else _compare(self.mode[idx], feat, val)
-            idx = np.where(go, self.true[idx], self.false[idx])
+            idx = nxt[rows, idx]
         scores = self.weights[idx].sum(axis=1, dtype=np.float32) + self.base
         if self.post == b"SOFTMAX":
             e = np.exp(scores - scores.max(axis=1, keepdims=True))
