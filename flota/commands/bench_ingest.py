@@ -1,6 +1,11 @@
 """Ingest: simulated vehicles -> real Mosquitto -> bridge -> Kafka -> store -> TimescaleDB, as
 fast as they go. Prints fixes/s, the raw COPY ceiling of the same table in the same run, p99
-publish-to-queryable, lost and duplicate rows."""
+publish-to-queryable, lost and duplicate rows.
+
+The ceiling is one connection COPYing prepared rows into ``fixes`` in one transaction, sampled
+twice before and twice after the pipeline in both formats (text, and binary as the store sends
+it); the faster format's median is the ceiling. One short sample alone swung by a factor of two
+with the load of whatever else ran on the machine in that second."""
 
 from __future__ import annotations
 
