@@ -13,10 +13,12 @@ app = typer.Typer(help="Cloud ingest processes (store, geo).", no_args_is_help=T
 def store(
     json_logs: bool = typer.Option(False, "--json-logs", help="Log one JSON object per line."),
 ) -> None:
-    """Consume telemetry from Kafka into the database; commit offsets after the database.
+    """Consume telemetry, vehicle events and sensor samples from Kafka into the database;
+    commit offsets after the database, then acknowledge the stored seqs to each vehicle.
 
     Configured by FLOTA_* environment variables: FLOTA_KAFKA_*, FLOTA_DATABASE_URL,
-    FLOTA_CONSUMER_GROUP, FLOTA_BATCH_MAX_RECORDS, FLOTA_METRICS_PORT, the quarantine limits."""
+    FLOTA_CONSUMER_GROUP, FLOTA_GROUP_INSTANCE_ID, FLOTA_BATCH_MAX_RECORDS, FLOTA_CLOUD_ID (named
+    in every stored-ack, default flota), FLOTA_METRICS_PORT, the quarantine limits."""
     from cloud.ingest.logs import use_json_logs
     from cloud.ingest.metrics import IngestMetrics
     from cloud.ingest.store import Store
