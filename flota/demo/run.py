@@ -220,6 +220,7 @@ class Demo:
             "quarantined": sum(n for k, n in quarantine.items() if k != "duplicate"),
             "events": sum(snap.events.values()) if snap else 0,
             "events_by_kind": dict(sorted(snap.events.items())) if snap else {},
+            "sensor_samples": dict(sorted(snap.sensors.items())) if snap else {},
             "plans_pushed": snap.plans_pushed if snap else 0,
             "plans_acked": snap.plans_acked if snap else 0,
             "plans_refused": snap.plans_refused if snap else 0,

@@ -37,6 +37,7 @@ class Snapshot:
     fixes_per_s: float
     consumer_lag: int | None
     events: dict[str, int]
+    sensors: dict[str, int]  # samples stored per source (obd, can, io, ...)
     plans_pushed: int
     plans_acked: int
     plans_refused: int
@@ -65,6 +66,11 @@ def db_totals(url: str, tenant: str, vehicles: list[str], since: datetime) -> di
         events = conn.execute(
             f"SELECT kind, count(*) FROM events WHERE {mine} AND time >= %s GROUP BY kind", args
         ).fetchall()
+        sensors = conn.execute(
+            f"SELECT split_part(sensor, '.', 1), count(*) FROM sensor_samples WHERE {mine}"
+            " AND time >= %s GROUP BY 1",
+            args,
+        ).fetchall()
         plans = conn.execute(
             "SELECT count(*) FILTER (WHERE pushed_at IS NOT NULL),"
             " count(*) FILTER (WHERE ack_status = 'applied'),"
@@ -87,6 +93,7 @@ def db_totals(url: str, tenant: str, vehicles: list[str], since: datetime) -> di
     return {
         "fixes": n_fixes,
         "events": {str(k): int(n) for k, n in events},
+        "sensors": {str(k): int(n) for k, n in sensors},
         "plans_pushed": int(plans[0]),
         "plans_acked": int(plans[1]),  # applied on the vehicle
         "plans_refused": int(plans[2]),
@@ -175,6 +182,7 @@ class Watcher:
             fixes_per_s=rate,
             consumer_lag=scrape_lag(self.metrics_port),
             events=db["events"],
+            sensors=db["sensors"],
             plans_pushed=db["plans_pushed"],
             plans_acked=db["plans_acked"],
             plans_refused=db["plans_refused"],

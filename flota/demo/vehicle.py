@@ -35,6 +35,9 @@ from flota_wire import Fix
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]
+DBC = Path(__file__).resolve().parent / "can" / "abs.dbc"
+WHEEL_SPEEDS = "BREMSE_33"  # whlspeed_FL, _FR, _RL, _RR in m/s, id 835, 10 Hz on a real bus
+TRACK_M = 1.6  # between left and right wheels
 EDGE_MODELS = ("harsh_driving", "engine_anomaly")
 _STILL = ((0.0, 0.0, 9.81), (0.0, 0.0, 0.0))
 
@@ -83,9 +86,26 @@ class TripPlayer:
         self.t0 = time.monotonic()
         self.trips += 1
 
+    def now_index(self) -> int:
+        return int((time.monotonic() - self.t0) * 100)
+
+    def wheel_speeds(self) -> dict[str, float]:
+        """The four wheel speeds (m/s) now: the body's speed, the outer wheels faster in a
+        turn (yaw rate from the device's gyroscope magnitude, sign from the track)."""
+        d = self.data
+        k = self.now_index()
+        if not 0 <= k < len(d.imu_t):
+            v, yaw = 0.0, 0.0
+        else:
+            v = float(np.interp(d.imu_t[k], d.gps_t, d.gps_speed))
+            yaw = float(np.linalg.norm(d.gyro[k]))
+        dv = min(v, yaw * TRACK_M / 2)
+        fl, fr = v - dv, v + dv  # a left turn; which side is not visible in the magnitude
+        return {"whlspeed_FL": fl, "whlspeed_FR": fr, "whlspeed_RL": fl, "whlspeed_RR": fr}
+
     def imu(self, _i: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
         d = self.data
-        k = int((time.monotonic() - self.t0) * 100)
+        k = self.now_index()
         if not 0 <= k < len(d.imu_t):
             return _STILL
         a, g = d.acc[k], d.gyro[k]
@@ -145,9 +165,27 @@ class DemoVehicle:
         self.player = TripPlayer(seed, origin, trip_length_m)
         self.gps = GpsPeer()
         self.elm = Elm327Peer()
-        self.mcu = McuSimulator(str(self.dir / "mcu"), imu=self.player.imu, seed=seed, can=())
+        self.mcu = McuSimulator(
+            str(self.dir / "mcu"), imu=self.player.imu, seed=seed, can=(self._can_source(),)
+        )
         self.child: Child | None = None
         self._thread: threading.Thread | None = None
+
+    def _can_source(self) -> Any:
+        """BREMSE_33 at 10 Hz, encoded with cantools from the trip's speed."""
+        import cantools
+
+        from firmware_bridge.mcu.simulator import CanSource
+
+        db = cantools.database.load_file(DBC)
+        assert isinstance(db, cantools.database.can.Database)
+        msg = db.get_message_by_name(WHEEL_SPEEDS)
+
+        def data(_i: int) -> bytes:
+            speeds = {k: min(max(v, 0.0), 100.0) for k, v in self.player.wheel_speeds().items()}
+            return bytes(msg.encode(speeds))
+
+        return CanSource(msg.frame_id, 0.1, data)
 
     @property
     def audit_path(self) -> Path:
@@ -176,6 +214,11 @@ class DemoVehicle:
             "FLOTA_AGENT_MCU_URL": str(self.dir / "mcu"),
             "FLOTA_AGENT_ELM327_URL": self.elm.path,
             "FLOTA_AGENT_MODELS_DIR": str(models),
+            "FLOTA_AGENT_CAN_DBC": str(DBC),
+            "FLOTA_AGENT_CAN_SIGNALS": ",".join(
+                f"{WHEEL_SPEEDS}.whlspeed_{w}" for w in ("FL", "FR", "RL", "RR")
+            ),
+            "FLOTA_AGENT_CAN_MIN_INTERVAL_S": "5",
             "FLOTA_AGENT_STATE_DIR": str(self.state_dir),
             "FLOTA_AGENT_AUDIT_LOG": str(self.audit_path),
             # A lively demo: report at least every 3 s, send every 2 s, resend after 15 s.

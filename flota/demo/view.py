@@ -38,6 +38,7 @@ def render(s: Snapshot, phase: str) -> Group:
     )
     quarantine = ", ".join(f"{k} {v}" for k, v in sorted(s.quarantine.items())) or "none"
     events = ", ".join(f"{k} {v}" for k, v in sorted(s.events.items())) or "none yet"
+    sensors = ", ".join(f"{k} {v}" for k, v in sorted(s.sensors.items())) or "none yet"
     fleet = Table(expand=True, box=None, header_style="bold")
     cols = ("vehicle", "online", "fixes accepted", "queued", "km/h (cloud)", "fix age s",
             "IMU batches", "OBD", "next stop", "ETA min (model/plan)")  # fmt: skip
@@ -59,6 +60,7 @@ def render(s: Snapshot, phase: str) -> Group:
     return Group(
         Panel(top, title=title, title_align="left"),
         f"  events: {events}",
+        f"  sensor samples stored: {sensors}",
         f"  quarantine: {quarantine}",
         fleet,
     )

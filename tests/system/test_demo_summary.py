@@ -34,3 +34,6 @@ def test_demo_stores_every_fix_once_and_plans_are_applied() -> None:
     assert summary["plans_acked"] <= summary["plans_pushed"]
     assert summary["ready_s"] is not None
     assert summary["eta_answers"] >= 1  # the live view asked the model service
+    # CAN frames over the MCU link and OBD-II through the ELM327 reached the database.
+    assert summary["sensor_samples"].get("can0", 0) >= 5
+    assert summary["sensor_samples"].get("obd", 0) >= 5
