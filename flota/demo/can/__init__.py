@@ -1,0 +1,1 @@
+"""The demo vehicle's CAN database (data only; see SOURCE.md)."""
