@@ -169,6 +169,7 @@ class Agent:
         self._next_pump = 0.0
         self._next_sensors = time.monotonic() + s.sensor_interval_s
         self._next_stats = time.monotonic() + s.stats_interval_s
+        self._next_trim = time.monotonic() + 60.0
         self._dropped_seen = self.outbox.dropped
         # Sensor samples wait here (not in the outbox) until connected: bounded, oldest dropped
         # first, every drop counted (``sensor_samples_dropped``). Their seqs are reserved when
@@ -458,7 +459,9 @@ class Agent:
                 )
                 self._dropped_seen = dropped
             self._save_aligner()
-            memory.trim()
+            if now >= self._next_trim:  # at most once a minute (stats may run every second)
+                self._next_trim = now + 60.0
+                memory.trim()
             stats = self.stats()
             log.info("stats %s", json.dumps(stats, sort_keys=True, default=str))
             write_atomic(self.settings.state_dir / "stats.json", json.dumps(stats).encode())
