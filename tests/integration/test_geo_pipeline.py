@@ -164,10 +164,10 @@ def test_drive_through_a_geofence_stores_the_exact_events(
         assert _events(geo_db) == expected
         assert proc.stats.fixes["late"] == 12
         assert proc.stats.fixes["used"] == 600
-        late = proc.metrics.registry.get_sample_value(
+        late_count = proc.metrics.registry.get_sample_value(
             "flota_ingest_quarantined_total", {"process": "geo", "reason": "late"}
         )
-        assert late == 12  # Prometheus sees the ignored fixes per reason
+        assert late_count == 12  # Prometheus sees the ignored fixes per reason
         _wait(lambda: proc.stats.bad_records["key"] == 1, 30, "the keyless record")
         assert proc.stats.bad_records == {"decode": 1, "key": 1}
         _wait(lambda: running.sink.stats.bad["decode"] == 1, 30, "the sink to see the bad event")

@@ -54,8 +54,8 @@ class GeoSettings(KafkaSettings, DatabaseSettings):
 
     geo_consumer_group: str = "flota-geo"
     geo_sink_group: str = "flota-geo-sink"
-    geo_batch_max_records: int = Field(2000, ge=1)
-    geo_batch_max_wait_ms: int = Field(200, ge=1)
-    geo_fence_refresh_s: float = Field(30.0, gt=0)
-    geo_h3_resolution: int = Field(9, ge=0, le=15)
+    geo_batch_max_records: int = Field(default=2000, ge=1)
+    geo_batch_max_wait_ms: int = Field(default=200, ge=1)
+    geo_fence_refresh_s: float = Field(default=30.0, gt=0)
+    geo_h3_resolution: int = Field(default=9, ge=0, le=15)
     geo_metrics_port: int | None = None  # Prometheus /metrics on 127.0.0.1; None: not served

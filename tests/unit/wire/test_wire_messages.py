@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import zlib
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -244,8 +246,9 @@ VALID = [
 @given(st.sampled_from(VALID), st.binary(max_size=40), st.integers(0, 10**6), st.integers(0, 7))
 @settings(max_examples=1000)
 def test_mutations_raise_only_wire_error(payload: bytes, junk: bytes, pos: int, bit: int) -> None:
-    decoders = [jc.decode_event, jc.decode_command, jc.decode_command_ack, jc.decode_stored_ack]
-    decoders += [jc.decode_state, lambda p: jc.decode_sensors(p, V)]
+    decoders: list[Callable[[bytes], object]] = [jc.decode_event, jc.decode_command]
+    decoders += [jc.decode_command_ack, jc.decode_stored_ack, jc.decode_state]
+    decoders.append(lambda p: jc.decode_sensors(p, V))
     flipped = bytearray(payload)
     flipped[pos % len(payload)] ^= 1 << bit
     for data in (bytes(flipped), payload[: pos % len(payload)], payload + junk, junk):
@@ -255,7 +258,7 @@ def test_mutations_raise_only_wire_error(payload: bytes, junk: bytes, pos: int, 
 
 
 def test_encoders_refuse_what_v1_cannot_carry() -> None:
-    bad = [
+    bad: list[Any] = [
         Event(1, 2, "UPPER", Severity.INFO),
         Event(1, 2, "ok", Severity.INFO, lat_e6=1),
         Event(-1, 2, "ok", Severity.INFO),
