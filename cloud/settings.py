@@ -75,6 +75,9 @@ class KafkaSettings(BaseSettings):
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_api_version: str | None = None
     kafka_topic_prefix: str = "flota"
+    kafka_session_timeout_ms: int = Field(default=10_000, ge=6_000, le=300_000)
+    """Consumer-group session timeout: a dead consumer's partitions move after this. A group
+    join on Tansu takes about half of it, so a short one starts a process sooner."""
 
     def api_version_tuple(self) -> tuple[int, ...] | None:
         if not self.kafka_api_version:

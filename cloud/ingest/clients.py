@@ -55,10 +55,10 @@ def make_consumer(
         max_poll_records=5000,
         fetch_max_bytes=32 * 1024 * 1024,
         max_partition_fetch_bytes=8 * 1024 * 1024,
-        # A group join completes after about half the session timeout on Tansu; 10 s keeps
-        # start-up short while tolerating a slow database commit between polls.
-        session_timeout_ms=10_000,
-        heartbeat_interval_ms=3_000,
+        # A group join completes after about half the session timeout on Tansu; the 10-s
+        # default keeps start-up short while tolerating a slow database commit between polls.
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        heartbeat_interval_ms=max(1_000, settings.kafka_session_timeout_ms // 3),
         max_poll_interval_ms=120_000,
         group_instance_id=group_instance_id,
         **kafka_common(settings, pin_version=True),

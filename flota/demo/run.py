@@ -61,6 +61,8 @@ def _cloud_env(b: Backends) -> dict[str, str]:
         "FLOTA_MQTT_USERNAME": b.bridge_username,
         "FLOTA_MQTT_PASSWORD": b.bridge_password,
         "FLOTA_KAFKA_BOOTSTRAP": b.kafka_bootstrap,
+        # The shortest session Kafka allows: consumer groups join in about 3 s on Tansu.
+        "FLOTA_KAFKA_SESSION_TIMEOUT_MS": "6000",
         "FLOTA_DATABASE_URL": b.database_url,
         # The bridge accepts only registered devices: the demo registers its fleet.
         "FLOTA_REGISTRY_DATABASE_URL": b.database_url,
