@@ -1,4 +1,4 @@
-"""`flota optimize`: route optimisation (solve a problem file; the live service comes later)."""
+"""`flota optimize`: route optimisation (solve a file, live dispatch, learned speeds)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from cloud.optimizer.model import ProblemData
     from cloud.optimizer.result import Result
 
-app = typer.Typer(help="Route optimisation (solve, serve).", no_args_is_help=True)
+app = typer.Typer(help="Route optimisation (solve, serve, learn-speeds).", no_args_is_help=True)
 
 
 def _num(x: float) -> float | None:
