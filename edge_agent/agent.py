@@ -137,6 +137,7 @@ class Agent:
         self.engine: Any = None
         self._load_models()
         memory.trim()  # the sessions' build scratch, freed but kept by malloc
+        memory.release_file_pages()  # code run once by the imports' initialisers
         self.route_plan = RoutePlanHandler(s.state_dir / "route_plan.json")
         handlers: dict[str, Any] = {
             "route_plan": self.route_plan,
@@ -462,6 +463,7 @@ class Agent:
             if now >= self._next_trim:  # at most once a minute (stats may run every second)
                 self._next_trim = now + 60.0
                 memory.trim()
+                memory.release_file_pages()
             stats = self.stats()
             log.info("stats %s", json.dumps(stats, sort_keys=True, default=str))
             write_atomic(self.settings.state_dir / "stats.json", json.dumps(stats).encode())
