@@ -105,9 +105,10 @@ class AgentSettings:
     elm327_baud: int = _opt(38_400, gt=0)
     obd_interval_s: float = _opt(1.0, gt=0)
     models_dir: Path | None = None  # holds <name>/current -> a model folder
-    # onnxruntime; numpy: the tree-ensemble evaluator (38-40 MB less resident memory); auto:
-    # numpy for graphs it supports, else onnxruntime. Every model passes its card's self-test.
-    inference_runtime: str = _opt("auto", choices=("onnxruntime", "numpy", "auto"))
+    # onnxruntime (default: within the 80 MB budget once library pages are released, see
+    # edge_agent.memory); numpy: the tree-ensemble evaluator (about 30 MB less resident memory);
+    # auto: numpy for graphs it supports, else onnxruntime. Every model passes its self-test.
+    inference_runtime: str = _opt("onnxruntime", choices=("onnxruntime", "numpy", "auto"))
     # CAN frames from the MCU decoded with this DBC into sensor samples
     can_dbc: Path | None = field(default=None, metadata={"kind": "file"})
     can_signals: str = ""  # comma-separated "Signal" or "Message.Signal"; empty: all of the DBC

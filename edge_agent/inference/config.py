@@ -15,8 +15,9 @@ from edge_agent.inference.card import CARD_FILE
 from edge_agent.inference.errors import ConfigError
 
 MODEL_NAMES = ("harsh_driving", "engine_anomaly")
-# Who evaluates an ONNX file: onnxruntime; numpy (``onnx_trees``: one tree-ensemble classifier,
-# 38-40 MB less resident memory); auto: numpy when the graph is one it supports, else onnxruntime.
+# Who evaluates an ONNX file: onnxruntime (the agent's default); numpy (``onnx_trees``: one
+# tree-ensemble classifier, about 30 MB less resident memory); auto: numpy when the graph is one
+# it supports, else onnxruntime.
 RUNTIMES = ("onnxruntime", "numpy", "auto")
 
 

@@ -188,10 +188,10 @@ def run(
     queued: int = typer.Option(100_000, "--queued", help="Fixes queued in the outbox."),
     warmup: float = typer.Option(8.0, "--warmup", help="Seconds before measuring."),
     runtime: str = typer.Option(
-        "auto",
+        "onnxruntime",
         "--runtime",
-        help="The agent's inference runtime: auto (its default), numpy, "
-        "onnxruntime; the other one is measured briefly beside it.",
+        help="The agent's inference runtime: onnxruntime (its default), numpy, "
+        "auto; the other one (numpy, or onnxruntime) is measured briefly beside it.",
     ),
 ) -> None:
     """Memory and CPU of a running agent, NMEA and outbox rates, reporting-policy figures."""

@@ -73,7 +73,7 @@ def test_an_agent_on_auto_never_imports_onnxruntime(tmp_path: Path) -> None:
         "from edge_agent.settings import load_settings; "
         f"s = load_settings(environ={{}}, tenant='a', vehicle='b', mqtt_username='u', "
         f"mqtt_password='k8#Lq-unit', state_dir=Path({str(tmp_path)!r}), "
-        f"models_dir=Path({str(MODELS)!r})); "
+        f"models_dir=Path({str(MODELS)!r}), inference_runtime='auto'); "
         "a = Agent(s, sources=False); print(sorted(a.slots), 'onnxruntime' in sys.modules); "
         "a.close()"
     )
@@ -81,3 +81,21 @@ def test_an_agent_on_auto_never_imports_onnxruntime(tmp_path: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
     ).stdout.strip()
     assert out == "['engine_anomaly', 'harsh_driving'] False"
+
+
+def test_the_agent_default_runtime_is_onnxruntime(tmp_path: Path) -> None:
+    from edge_agent.agent import Agent
+    from edge_agent.settings import load_settings
+
+    s = load_settings(
+        environ={}, tenant="a", vehicle="b", mqtt_username="u", mqtt_password="k8#Lq-unit",
+        state_dir=tmp_path, models_dir=MODELS,
+    )  # fmt: skip
+    assert s.inference_runtime == "onnxruntime"
+    agent = Agent(s, sources=False)
+    try:
+        for name in ("harsh_driving", "engine_anomaly"):
+            model = agent.slots[name].active
+            assert "CPUExecutionProvider" in getattr(model, "providers", ())
+    finally:
+        agent.close()
