@@ -26,16 +26,21 @@ Anonymous:             0 kB
 Anonymous:             0 kB
 7f0000070000-7f0000080000 r-xp 00000000 08:01 4 /opt/with space/liby.so
 Anonymous:             0 kB
+7f0000080000-7f0000090000 r--p 00000000 08:01 5 /usr/lib/locale/locale-archive
+Anonymous:             0 kB
+7f0000090000-7f00000a0000 r-xp 00000000 08:01 6 /usr/lib/libz.so.1.3
+Anonymous:             0 kB
 """
 
 
 def test_only_clean_private_readonly_file_mappings_are_chosen() -> None:
     got = memory._clean_readonly_file_mappings(SMAPS)
-    # not: relocated (COW) read-only data, writable data, shared, anonymous, deleted files
+    # not: relocated (COW) read-only data, writable, shared, anonymous, deleted, not a library
     assert got == [
         (0x7F0000000000, 0x10000),
         (0x7F0000010000, 0x10000),
         (0x7F0000070000, 0x10000),
+        (0x7F0000090000, 0x10000),
     ]
 
 
