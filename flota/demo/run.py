@@ -52,7 +52,14 @@ def _origin(i: int) -> tuple[float, float]:
     )
 
 
-def _cloud_env(b: Backends) -> dict[str, str]:
+def _namespace(b: Backends) -> str:
+    """The deployment's name: topic prefix, consumer and share groups, cloud id. On shared
+    services each run gets its own, as a second deployment would: other deployments' bridges,
+    stores and dispatchers (and their history) then never touch this run's data."""
+    return "flota" if b.kind == "embedded" else f"demo{int(time.time())}"
+
+
+def _cloud_env(b: Backends, ns: str) -> dict[str, str]:
     """The production processes' own variables, pointed at the chosen backends."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLOTA_")}
     env.update({
@@ -67,8 +74,14 @@ def _cloud_env(b: Backends) -> dict[str, str]:
         # The bridge accepts only registered devices: the demo registers its fleet.
         "FLOTA_REGISTRY_DATABASE_URL": b.database_url,
         "FLOTA_REGISTRY_REFRESH_S": "5",
+        "FLOTA_KAFKA_TOPIC_PREFIX": ns,
+        "FLOTA_CONSUMER_GROUP": f"{ns}-store",
+        "FLOTA_GEO_CONSUMER_GROUP": f"{ns}-geo",
+        "FLOTA_GEO_SINK_GROUP": f"{ns}-geo-sink",
+        "FLOTA_DISPATCH_GROUP": f"{ns}-dispatch",
+        "FLOTA_CLOUD_ID": ns,
         # amqtt has no shared subscriptions; one bridge then subscribes plainly.
-        "FLOTA_SHARE_GROUP": "bridge" if b.shared_subscriptions else "",
+        "FLOTA_SHARE_GROUP": f"{ns}-bridge" if b.shared_subscriptions else "",
         # Re-plan quickly: the demo's orders arrive every few seconds.
         "FLOTA_DISPATCH_TIME_LIMIT_S": "2",
         "FLOTA_DISPATCH_MIN_INTERVAL_S": "5",
@@ -121,7 +134,8 @@ class Demo:
         if len(devices) < self.n:
             self.view.say(f"only {len(devices)} devices registered: driving {len(devices)}")
         register(b.database_url, devices)
-        env = _cloud_env(b)
+        ns = _namespace(b)
+        env = _cloud_env(b, ns)
         metrics_port = free_port()
         flota = [sys.executable, "-m", "flota"]
         for name, argv, port in (
@@ -147,7 +161,7 @@ class Demo:
         )
         # A depot of its own per run on shared services, so earlier runs' orders stay apart.
         depot = DEPOT if b.kind == "embedded" else f"demo-{int(time.time())}"
-        self.feed = OrderFeed(b.kafka_bootstrap, "flota", devices[0].tenant,
+        self.feed = OrderFeed(b.kafka_bootstrap, ns, devices[0].tenant,
                               [v.vehicle for v in self.fleet], depot=depot)  # fmt: skip
         return b.database_url, metrics_port
 

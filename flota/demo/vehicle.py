@@ -238,6 +238,7 @@ class DemoVehicle:
     def start_agent(self, host: str, port: int, mqtt5: bool, base_env: dict[str, str]) -> None:
         env = {k: v for k, v in base_env.items() if not k.startswith("FLOTA_AGENT_")}
         env.update(self.agent_env(host, port, mqtt5))
+        env["FLOTA_AGENT_CLOUD_ID"] = base_env.get("FLOTA_CLOUD_ID", "flota")  # its cloud
         argv = [sys.executable, "-m", "flota", "agent", "run"]
         self.child = spawn(f"agent-{self.vehicle}", argv, self.dir, env)
 
