@@ -147,6 +147,31 @@ def _heading(d: Any) -> float:
     return math.radians(90.0 - float(d.gps_track[-1]))
 
 
+class AuditLog:
+    """The agent's audit log ("first last" per outbox commit, appended and fsynced), read
+    incrementally: the live view asks every second, so only new complete lines are parsed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._seqs: set[int] = set()
+        self._offset = 0  # bytes of complete lines already parsed
+
+    def seqs(self) -> set[int]:
+        try:
+            with self.path.open("rb") as f:
+                f.seek(self._offset)
+                new = f.read()
+        except OSError:
+            return set(self._seqs)
+        complete = new[: new.rfind(b"\n") + 1]  # a torn last line waits for its newline
+        self._offset += len(complete)
+        for line in complete.decode(errors="replace").splitlines():
+            parts = line.split()
+            if len(parts) == 2 and all(p.isdigit() for p in parts):
+                self._seqs.update(range(int(parts[0]), int(parts[1]) + 1))
+        return set(self._seqs)
+
+
 class DemoVehicle:
     """The peers on their pseudo-terminals, the trip player and the agent process."""
 
@@ -168,6 +193,7 @@ class DemoVehicle:
         self.mcu = McuSimulator(
             str(self.dir / "mcu"), imu=self.player.imu, seed=seed, can=(self._can_source(),)
         )
+        self.audit = AuditLog(self.audit_path)
         self.child: Child | None = None
         self._thread: threading.Thread | None = None
 
@@ -273,17 +299,8 @@ class DemoVehicle:
         return out
 
     def accepted(self) -> set[int]:
-        """Every seq the agent's outbox committed (its audit log: "first last" per commit)."""
-        seqs: set[int] = set()
-        try:
-            text = self.audit_path.read_text()
-        except OSError:
-            return seqs
-        for line in text.splitlines():
-            parts = line.split()
-            if len(parts) == 2 and all(p.isdigit() for p in parts):
-                seqs.update(range(int(parts[0]), int(parts[1]) + 1))
-        return seqs
+        """Every seq the agent's outbox committed."""
+        return self.audit.seqs()
 
     def stop(self) -> None:
         if self.child is not None:

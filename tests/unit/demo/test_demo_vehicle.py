@@ -11,7 +11,7 @@ import pytest
 
 from firmware_bridge.elm327.client import Elm327Client
 from firmware_bridge.elm327.peer import Elm327Peer
-from flota.demo.vehicle import DemoVehicle, TripPlayer, _heading, obd_pids
+from flota.demo.vehicle import AuditLog, TripPlayer, _heading, obd_pids
 
 
 def test_obd_values_reach_the_agent_client_with_pid_resolution() -> None:
@@ -46,10 +46,9 @@ def test_trip_player_starts_at_its_origin_and_gives_imu_with_gravity() -> None:
 
 
 def test_accepted_reads_every_committed_range_and_ignores_a_torn_line(tmp_path: Path) -> None:
-    v = DemoVehicle.__new__(DemoVehicle)
-    v.dir = tmp_path
-    (tmp_path / "accepted.log").write_text("10 12\n13 13\n20 21\n22")
-    assert v.accepted() == {10, 11, 12, 13, 20, 21}
+    log = tmp_path / "accepted.log"
+    log.write_text("10 12\n13 13\n20 21\n22")
+    assert AuditLog(log).seqs() == {10, 11, 12, 13, 20, 21}
 
 
 def test_chained_trips_continue_where_the_last_one_stopped() -> None:
@@ -66,3 +65,13 @@ def test_chained_trips_continue_where_the_last_one_stopped() -> None:
     moving = second.gps_speed > 3
     turn = (float(second.gps_track[moving][0]) - float(first.gps_track[-1]) + 540) % 360 - 180
     assert abs(turn) < 45  # it drives on in the direction it was going
+
+
+def test_the_audit_log_is_read_on_from_where_it_stopped(tmp_path: Path) -> None:
+    log = tmp_path / "accepted.log"
+    log.write_text("10 12\n22")
+    audit = AuditLog(log)
+    assert audit.seqs() == {10, 11, 12}
+    with log.open("a") as f:
+        f.write(" 23\n30 30\n")  # the torn line completed, then one more commit
+    assert audit.seqs() == {10, 11, 12, 22, 23, 30}
