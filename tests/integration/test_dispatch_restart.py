@@ -7,22 +7,19 @@ from __future__ import annotations
 import json
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
+from dispatch_support import fast_dispatch_settings
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from pydantic import SecretStr
+from pipeline_support import ingest_database
 
-from cloud.db.connection import connect
-from cloud.db.migrate import migrate
-from cloud.db.scratch import scratch_database
 from cloud.ingest.geo.events import DomainEvent
 from cloud.ingest.kafka_topics import KafkaTopics, vehicle_key
 from cloud.optimizer.dispatch.service import DispatchService
-from cloud.optimizer.dispatch.topics import depot_key, ensure_dispatch_topics, orders_topic
+from cloud.optimizer.dispatch.topics import depot_key, orders_topic
 from cloud.settings import DispatchSettings
 from flota_wire import Channel, Command, decode, topic
 
@@ -31,26 +28,13 @@ TENANT, DEPOT = "acme", "ESP"
 
 @pytest.fixture(scope="module")
 def db(database_url: str) -> Iterator[str]:
-    with scratch_database(database_url, prefix="flota_dispatch") as url:
-        with connect(url, autocommit=True) as conn:
-            migrate(conn)
+    with ingest_database(database_url, prefix="flota_dispatch") as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 def settings(db: str, kafka_bootstrap: str) -> DispatchSettings:
-    prefix = f"t{uuid.uuid4().hex[:8]}"
-    s = DispatchSettings(
-        kafka_bootstrap=kafka_bootstrap,
-        kafka_topic_prefix=prefix,
-        database_url=SecretStr(db),
-        dispatch_group=f"dispatch-{prefix}",
-        dispatch_time_limit_s=1.0,
-        dispatch_min_interval_s=0.5,
-        dispatch_settle_s=0.5,
-    )
-    ensure_dispatch_topics(s)
-    return s
+    return fast_dispatch_settings(db, kafka_bootstrap)
 
 
 class Running:

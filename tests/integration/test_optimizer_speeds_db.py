@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from pydantic import SecretStr
+from dispatch_support import dispatch_settings
 from typer.testing import CliRunner
 
 from cloud.db.connection import connect
@@ -20,7 +19,6 @@ from cloud.optimizer.matrix import ConstantSpeed
 from cloud.optimizer.model import Location
 from cloud.optimizer.speeds import LearnedSpeeds, LearnParams
 from cloud.optimizer.speeds import store as speed_store
-from cloud.settings import DispatchSettings
 from flota.commands.optimize import app as optimize_app
 from flota_wire.tracesim import simulate_city
 
@@ -84,13 +82,7 @@ def test_learn_store_and_load_from_the_fixes_table(db: str) -> None:
 def test_cli_learns_and_the_dispatcher_picks_the_new_model_up(
     db: str, kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    prefix = f"t{uuid.uuid4().hex[:8]}"
-    settings = DispatchSettings(
-        kafka_bootstrap=kafka_bootstrap,
-        kafka_topic_prefix=prefix,
-        database_url=SecretStr(db),
-        dispatch_group=f"dispatch-{prefix}",
-    )
+    settings = dispatch_settings(db, kafka_bootstrap)
     service = DispatchService(settings)
     try:
         service.speeds.check_s = 0.0  # look at the table on every call
