@@ -4,6 +4,7 @@ waits for a metadata refresh to see a topic a producer auto-created later."""
 from __future__ import annotations
 
 import logging
+import time
 
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
@@ -49,5 +50,34 @@ def ensure_topics(settings: KafkaSettings) -> None:
             except KafkaError as err:
                 raise RuntimeError(f"creating Kafka topics failed: {err}") from err
             log.info("created Kafka topics: %s", ", ".join(t.name for t in missing))
+        _wait_until_served(admin, list(wanted))
     finally:
         admin.close()
+
+
+def _wait_until_served(admin: KafkaAdminClient, names: list[str], timeout_s: float = 30.0) -> None:
+    """Return once every topic has a leader on every partition. A topic another process has
+    only just created may not have one yet; a consumer subscribing then sees no partitions and
+    waits for its next metadata refresh (5 minutes) before it reads the topic at all."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            described = admin.describe_topics(names)
+        except KafkaError as err:
+            described, reason = [], str(err)
+        else:
+            reason = ""
+        ready = {
+            d.get("name", d.get("topic"))
+            for d in described
+            if not d.get("error_code")
+            and d.get("partitions")
+            and all(p.get("leader_id", p.get("leader", -1)) >= 0 for p in d["partitions"])
+        }
+        waiting = sorted(set(names) - ready)
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"Kafka topics without leaders after {timeout_s:.0f} s: "
+                               f"{', '.join(waiting)} {reason}")  # fmt: skip
+        time.sleep(0.2)
