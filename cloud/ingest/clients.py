@@ -10,6 +10,7 @@ import paho.mqtt.client as mqtt
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
 from paho.mqtt.enums import CallbackAPIVersion
 
+from cloud.ingest.kafka_wait import wait_for_partitions
 from cloud.settings import KafkaSettings, MqttSettings
 
 
@@ -67,6 +68,7 @@ def make_consumer(
         consumer.subscribe(topics)
     else:
         consumer.subscribe(topics, listener=listener)
+    wait_for_partitions(consumer, topics)
     return consumer
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
@@ -21,8 +22,9 @@ VEHICLE_PARTITIONS = 8
 CONTROL_PARTITIONS = 2
 
 
-def ensure_topics(settings: KafkaSettings) -> None:
-    """Create every topic of the family that does not exist yet (idempotent)."""
+def ensure_topics(settings: KafkaSettings, extra: Mapping[str, int] | None = None) -> None:
+    """Create every topic of the family (and ``extra``: name -> partitions) that does not exist
+    yet, and return once all of them are served (idempotent)."""
     topics = KafkaTopics(settings.kafka_topic_prefix)
     wanted = {
         topics.telemetry: VEHICLE_PARTITIONS,
@@ -33,6 +35,7 @@ def ensure_topics(settings: KafkaSettings) -> None:
         topics.commands: CONTROL_PARTITIONS,
         topics.command_acks: CONTROL_PARTITIONS,
         topics.domain_events: VEHICLE_PARTITIONS,
+        **(extra or {}),
     }
     admin = KafkaAdminClient(client_id="flota-admin", **kafka_common(settings, pin_version=True))
     try:

@@ -22,7 +22,7 @@ def test_demo_runs_on_the_real_services_named_by_the_environment(stack_env: Stac
     env.update({k: stack_env.require(k) for k in NEEDED})
     env["FLOTA_DEMO_INFRA"] = "external"
     proc = subprocess.run(
-        [sys.executable, "-m", "flota", "demo", "--vehicles", "3", "--duration", "25"],
+        [sys.executable, "-m", "flota", "demo", "--vehicles", "3", "--duration", "40"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -33,10 +33,10 @@ def test_demo_runs_on_the_real_services_named_by_the_environment(stack_env: Stac
     assert "external: PostgreSQL" in proc.stderr
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["vehicles"] == 3
-    assert summary["fixes_sent"] >= 3 * 25 // 3 // 2
+    assert summary["fixes_sent"] >= 3 * 40 // 3 // 2
     assert summary["fixes_stored"] == summary["fixes_sent"]
     assert summary["lost"] == 0
     assert summary["duplicates"] == 0
     assert summary["unknown_rows"] is None  # shared services: only our own keys are judged
     assert summary["plans_refused"] == 0
-    assert summary["plans_acked"] >= 1
+    assert summary["plans_acked"] >= 1, (summary, proc.stderr[-3000:])

@@ -32,11 +32,11 @@ from cloud.ingest.geo import repo
 from cloud.ingest.geo.config import GeoRules, GeoSettings
 from cloud.ingest.geo.events import DomainEvent
 from cloud.ingest.geo.fences import FenceIndex, Geofence
-from cloud.ingest.geo.kafka_wait import wait_for_partitions
 from cloud.ingest.geo.machine import FixIn, Tracker
 from cloud.ingest.geo.state import VehicleState
 from cloud.ingest.kafka_admin import ensure_topics
 from cloud.ingest.kafka_topics import KafkaTopics, vehicle_key
+from cloud.ingest.kafka_wait import wait_for_partitions
 from cloud.ingest.metrics import IngestMetrics
 from flota_wire.errors import WireError
 from flota_wire.jsoncodec import decode_event

@@ -22,7 +22,6 @@ from cloud.db.connection import connect
 from cloud.ingest.clients import make_consumer
 from cloud.ingest.geo.config import GeoSettings
 from cloud.ingest.geo.events import DomainEvent, DomainEventError
-from cloud.ingest.geo.kafka_wait import wait_for_partitions
 from cloud.ingest.geo.repo import ts
 from cloud.ingest.kafka_admin import ensure_topics
 from cloud.ingest.kafka_topics import KafkaTopics
@@ -63,7 +62,6 @@ class EventSink:
             topics=[self.topics.domain_events],
             client_id="flota-geo-sink",
         )
-        wait_for_partitions(self.consumer, [self.topics.domain_events])
 
     def process(self, records: list[ConsumerRecord]) -> int:
         """Store one batch; return how many rows were new."""
