@@ -92,6 +92,10 @@ def _cloud_env(b: Backends, ns: str) -> dict[str, str]:
     return env
 
 
+# Without work a vehicle runs short errands, so it turns to new work within a few minutes.
+ERRAND_M = 1_500.0
+
+
 class Demo:
     """One run of the demo; ``run`` returns the summary, ``close`` stops everything."""
 
@@ -149,7 +153,7 @@ class Demo:
             if port is not None:
                 child_env["FLOTA_METRICS_PORT"] = str(port)
             self.children.append(spawn(name, [*flota, *argv], self.workdir, child_env))
-        trip_m = min(20_000.0, max(1_500.0, (self.duration or 600.0) * 20.0))
+        trip_m = ERRAND_M
         for i, device in enumerate(devices):
             v = DemoVehicle(device, i + 1, self.workdir, _origin(i), trip_m)
             v.start_peers()
@@ -241,6 +245,9 @@ class Demo:
             "plans_acked": snap.plans_acked if snap else 0,
             "plans_refused": snap.plans_refused if snap else 0,
             "orders": self.feed.sent,
+            # Stops the simulated drivers stood at for their service time; the agents report
+            # each one themselves (stop_arrived / stop_completed in events_by_kind).
+            "stops_served": sum(len(v.player.served) for v in self.fleet),
             "eta_answers": self.etas.answered if self.etas else 0,
             "unknown_rows": None if shared else len(stored - sent),
             "ready_s": None if self.ready_s is None else round(self.ready_s, 1),

@@ -17,19 +17,15 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import shutil
 import sys
 import threading
-import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from flota.demo.infra import Child, spawn
+from flota.demo.player import PlanStop, TripPlayer
 from flota_wire import Fix
 
 log = logging.getLogger(__name__)
@@ -37,114 +33,7 @@ log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
 DBC = Path(__file__).resolve().parent / "can" / "abs.dbc"
 WHEEL_SPEEDS = "BREMSE_33"  # whlspeed_FL, _FR, _RL, _RR in m/s, id 835, 10 Hz on a real bus
-TRACK_M = 1.6  # between left and right wheels
 EDGE_MODELS = ("harsh_driving", "engine_anomaly")
-_STILL = ((0.0, 0.0, 9.81), (0.0, 0.0, 0.0))
-
-
-def _pct_byte(pct: float) -> int:
-    return max(0, min(255, round(pct * 255 / 100)))
-
-
-def obd_pids(speed_kmh: float, rpm: float, coolant_c: float, fuel: float, throttle: float,
-             load: float) -> dict[int, bytes]:  # fmt: skip
-    """Mode 01 data bytes as an ECU encodes them (SAE J1979 scalings)."""
-    r = max(0, min(65535, round(rpm * 4)))
-    return {
-        0x04: bytes([_pct_byte(load)]),
-        0x05: bytes([max(0, min(255, round(coolant_c + 40)))]),
-        0x0C: bytes([r >> 8, r & 0xFF]),
-        0x0D: bytes([max(0, min(255, round(speed_kmh)))]),
-        0x11: bytes([_pct_byte(throttle)]),
-        0x2F: bytes([_pct_byte(fuel)]),
-    }
-
-
-class TripPlayer:
-    """Plays chained simulator trips in real time: GPS epochs and OBD values from a thread,
-    IMU samples on demand (the MCU simulator asks for sample i at 100 Hz)."""
-
-    def __init__(self, seed: int, origin: tuple[float, float], trip_length_m: float) -> None:
-        self.seed = seed
-        self.origin = origin
-        self.length_m = trip_length_m
-        self.trips = 0
-        self.distance_m = 0.0
-        self.data: Any = None
-        self.t0 = time.monotonic()
-        self._next_trip(origin, heading=(seed * 2.399963) % (2 * math.pi))
-
-    def _next_trip(self, origin: tuple[float, float], heading: float) -> None:
-        from models.sim import Route, Trip, TripConfig
-
-        seed = self.seed * 1000 + self.trips
-        config = TripConfig(length_m=self.length_m)
-        route = replace(
-            Route.random(seed, config.length_m, config.road_kind), origin=origin, heading0=heading
-        )
-        self.data = Trip(seed, route=route, config=config).data()
-        self.t0 = time.monotonic()
-        self.trips += 1
-
-    def now_index(self) -> int:
-        return int((time.monotonic() - self.t0) * 100)
-
-    def wheel_speeds(self) -> dict[str, float]:
-        """The four wheel speeds (m/s) now: the body's speed, the outer wheels faster in a
-        turn (yaw rate from the device's gyroscope magnitude, sign from the track)."""
-        d = self.data
-        k = self.now_index()
-        if not 0 <= k < len(d.imu_t):
-            v, yaw = 0.0, 0.0
-        else:
-            v = float(np.interp(d.imu_t[k], d.gps_t, d.gps_speed))
-            yaw = float(np.linalg.norm(d.gyro[k]))
-        dv = min(v, yaw * TRACK_M / 2)
-        fl, fr = v - dv, v + dv  # a left turn; which side is not visible in the magnitude
-        return {"whlspeed_FL": fl, "whlspeed_FR": fr, "whlspeed_RL": fl, "whlspeed_RR": fr}
-
-    def imu(self, _i: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
-        d = self.data
-        k = self.now_index()
-        if not 0 <= k < len(d.imu_t):
-            return _STILL
-        a, g = d.acc[k], d.gyro[k]
-        return (float(a[0]), float(a[1]), float(a[2])), (float(g[0]), float(g[1]), float(g[2]))
-
-    def play(self, gps: Any, elm: Any, stop: threading.Event, seconds: float) -> None:
-        """GPS epochs (stamped with the clock; ``gps.write_fix``) and OBD values (into the
-        ELM327 peer's answers) until ``stop`` or ``seconds``."""
-        end = time.monotonic() + seconds
-        while not stop.is_set() and time.monotonic() < end:
-            d = self.data
-            for j, t in enumerate(d.gps_t):
-                wait = self.t0 + float(t) - time.monotonic()
-                if wait > 0 and stop.wait(wait):
-                    return
-                if time.monotonic() >= end:
-                    return
-                now_us = time.time_ns() // 1000
-                fix = Fix.from_si(
-                    seq=0,
-                    time_us=now_us - now_us % 1_000_000,
-                    lat=float(d.lat[j]),
-                    lon=float(d.lon[j]),
-                    alt_m=25.0,
-                    speed_mps=float(d.gps_speed[j]),
-                    track_deg=round(float(d.gps_track[j]), 2) % 360.0,
-                    hdop=0.9,
-                    sats=10,
-                )
-                gps.write_fix(fix)
-                k = min(int(np.searchsorted(d.obd_t, t)), len(d.obd_t) - 1)
-                elm.vehicle.pids.update(obd_pids(*(float(x) for x in d.obd_matrix[k])))
-            self.distance_m += d.distance_m
-            self._next_trip((float(d.lat[-1]), float(d.lon[-1])), heading=_heading(d))
-
-
-def _heading(d: Any) -> float:
-    """The last track as the next route's heading (radians counter-clockwise from east)."""
-    return math.radians(90.0 - float(d.gps_track[-1]))
 
 
 class AuditLog:
@@ -187,7 +76,7 @@ class DemoVehicle:
         self.tenant, self.vehicle = device.tenant, device.vehicle
         self.dir = workdir / "vehicles" / f"{self.tenant}.{self.vehicle}"
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.player = TripPlayer(seed, origin, trip_length_m)
+        self.player = TripPlayer(seed, origin, trip_length_m, self.next_stop)
         self.gps = GpsPeer()
         self.elm = Elm327Peer()
         self.mcu = McuSimulator(
@@ -212,6 +101,18 @@ class DemoVehicle:
             return bytes(msg.encode(speeds))
 
         return CanSource(msg.frame_id, 0.1, data)
+
+    def next_stop(self, served: set[str]) -> PlanStop | None:
+        """The first stop of the agent's current plan (as it stored it) not served yet."""
+        try:
+            plan = json.loads((self.state_dir / "route_plan.json").read_text())
+            for s in plan.get("stops") or ():
+                if s["id"] not in served:
+                    return PlanStop(s["id"], float(s["lat"]), float(s["lon"]),
+                                    float(s.get("service_s") or 0.0))  # fmt: skip
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None  # no plan yet, or one being replaced
+        return None
 
     @property
     def audit_path(self) -> Path:

@@ -56,16 +56,17 @@ def _leg_envelope(route: Route, i0: int, i1: int, veh: Vehicle, lateral: float) 
     return env
 
 
+def _places(rng: np.random.Generator, lo: float, hi: float, n: int) -> list[float]:
+    """``n`` sorted positions (m) in [lo, hi]; none on a route too short to hold the range."""
+    return sorted(float(x) for x in rng.uniform(lo, hi, n)) if hi > lo else []
+
+
 def drive(route: Route, veh: Vehicle, rng: np.random.Generator, rates: EventRates) -> Kinematics:
     """Drive the route leg by leg (rest to rest) and return 100 Hz kinematics with events."""
     n_pts = len(route.curvature)
     km = route.length_m / 1000.0
-    brake_at = sorted(
-        rng.uniform(150, route.length_m - 100, rng.poisson(rates.harsh_brake_per_km * km))
-    )
-    accel_at = sorted(
-        rng.uniform(50, route.length_m - 200, rng.poisson(rates.harsh_accel_per_km * km))
-    )
+    brake_at = _places(rng, 150, route.length_m - 100, rng.poisson(rates.harsh_brake_per_km * km))
+    accel_at = _places(rng, 50, route.length_m - 200, rng.poisson(rates.harsh_accel_per_km * km))
     crash_at = (
         float(rng.uniform(0.5, 0.95) * route.length_m)
         if rng.random() < rates.collision_prob

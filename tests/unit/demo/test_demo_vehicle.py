@@ -11,7 +11,8 @@ import pytest
 
 from firmware_bridge.elm327.client import Elm327Client
 from firmware_bridge.elm327.peer import Elm327Peer
-from flota.demo.vehicle import AuditLog, TripPlayer, _heading, obd_pids
+from flota.demo.player import TripPlayer, obd_pids
+from flota.demo.vehicle import AuditLog
 
 
 def test_obd_values_reach_the_agent_client_with_pid_resolution() -> None:
@@ -54,7 +55,8 @@ def test_accepted_reads_every_committed_range_and_ignores_a_torn_line(tmp_path: 
 def test_chained_trips_continue_where_the_last_one_stopped() -> None:
     player = TripPlayer(seed=5, origin=(60.17, 24.94), trip_length_m=1500)
     first = player.data
-    player._next_trip((float(first.lat[-1]), float(first.lon[-1])), heading=_heading(first))
+    heading = math.radians(90.0 - float(first.gps_track[-1]))
+    player._next_trip((float(first.lat[-1]), float(first.lon[-1])), heading=heading)
     second = player.data
     assert player.trips == 2
     gap_m = math.hypot(
