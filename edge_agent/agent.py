@@ -32,6 +32,7 @@ from edge_agent.pipeline import FixPipeline, to_wire_fix
 from edge_agent.reporting import ReportingConfig
 from edge_agent.settings import AgentSettings
 from edge_agent.sources import GpsThread, Inbox, McuThread, ObdThread, SourceThread
+from edge_agent.stops import STOP_ARRIVED, StopConfig, StopEvent, StopTracker
 from edge_agent.uplink import Uplink, UplinkConfig
 from flota_wire import (
     AckStatus,
@@ -101,6 +102,7 @@ class Agent:
             **{f"report_{k}": v for k, v in s.reporting_kwargs().items()},
             "batch_interval_s": s.batch_interval_s,
             "sensor_interval_s": s.sensor_interval_s,
+            **{f"stop_{k}": v for k, v in s.stop_kwargs().items()},
         }
         self.inbox: Inbox = queue.Queue(maxsize=10_000)
         self.commands: queue.Queue[Command] = queue.Queue(maxsize=1000)
@@ -138,7 +140,15 @@ class Agent:
         self._load_models()
         memory.trim()  # the sessions' build scratch, freed but kept by malloc
         memory.release_file_pages()  # code run once by the imports' initialisers
-        self.route_plan = RoutePlanHandler(s.state_dir / "route_plan.json")
+        self.stops = StopTracker(
+            s.state_dir / "stops.json",
+            s.stops(),
+            self._emit_stop,
+            lambda: self.outbox.next_seq("events"),
+        )
+        self.route_plan = RoutePlanHandler(s.state_dir / "route_plan.json", self.stops.set_plan)
+        self.stops.set_plan(self.route_plan.current)
+        self.stops.recover()  # events of a stop change the last run journalled but never sent
         handlers: dict[str, Any] = {
             "route_plan": self.route_plan,
             "config": ConfigHandler(lambda: dict(self.live), _check_live, self._apply_live),
@@ -249,6 +259,7 @@ class Agent:
     def _apply_live(self, values: dict[str, float]) -> None:
         self.live = dict(values)
         self.pipeline.policy.config = _reporting_from(values)
+        self.stops.config = _stops_from(values)
         self.uplink.config = replace(
             self.uplink.config, batch_interval_s=values["batch_interval_s"]
         )
@@ -284,6 +295,15 @@ class Agent:
             self._gnss_lost = False
             self.emit_event("gnss_restored")
         self.pipeline.offer(fix)
+        # Every epoch, not only those the reporting policy keeps (one per 300 s when stopped):
+        # the arrival's dwell is timed on the receiver's rate.
+        t = self.pipeline.last_time_s
+        if t is not None:
+            self.stops.offer(t, fix.lat, fix.lon, fix.speed_mps)
+
+    def _emit_stop(self, ev: StopEvent) -> None:
+        self.emit_event(ev.kind, Severity.INFO, ev.details, ev.time_us)
+        self.counters["stops_arrived" if ev.kind == STOP_ARRIVED else "stops_completed"] += 1
 
     def _on_mcu(self, records: list[Any]) -> None:
         from firmware_bridge.records import CanFrame, DigitalInputs, ImuSample
@@ -414,6 +434,12 @@ class Agent:
             "pipeline": dict(self.pipeline.counters),
             "reporting": dict(self.pipeline.policy.reasons),
             "commands": dict(self.processor.counters),
+            "stops": {
+                **self.stops.counters,
+                "plan_stops": len(self.stops.stops),
+                "pending": len(self.stops.pending()),
+                "at_stop": len(self.stops.arrived),
+            },
             "agent": {**self.counters, "sensor_samples_buffered": len(self._sensors)},
             "connected": self.uplink.connected,
             "rss_mb": round(memory.rss_mb(), 1),
@@ -550,8 +576,18 @@ def _reporting_from(values: dict[str, float]) -> ReportingConfig:
     )
 
 
+def _stops_from(values: dict[str, float]) -> StopConfig:
+    return StopConfig(
+        arrive_radius_m=values["stop_arrive_radius_m"],
+        arrive_speed_mps=values["stop_arrive_speed_mps"],
+        arrive_dwell_s=values["stop_arrive_dwell_s"],
+        depart_radius_m=values["stop_depart_radius_m"],
+    )
+
+
 def _check_live(values: dict[str, float]) -> None:
     _reporting_from(values)
+    _stops_from(values)
     if not 0 < values["batch_interval_s"] <= 3600 or values["sensor_interval_s"] <= 0:
         raise ValueError("batch_interval_s in (0, 3600], sensor_interval_s > 0")
 

@@ -13,7 +13,9 @@ Payloads (owned here; new keys are a compatible change of the wire contract):
   "eta_us"?: int, "service_s"?: s}, ...]}``, 0..1000 stops; stored as the current plan.
 - ``config``: any of ``report_max_interval_s``, ``report_stopped_interval_s``,
   ``report_min_distance_m``, ``report_heading_deg``, ``report_min_speed_mps``,
-  ``report_min_interval_s``, ``batch_interval_s``, ``sensor_interval_s`` (numbers).
+  ``report_min_interval_s``, ``batch_interval_s``, ``sensor_interval_s``,
+  ``stop_arrive_radius_m``, ``stop_arrive_speed_mps``, ``stop_arrive_dwell_s`` (may be 0),
+  ``stop_depart_radius_m`` (numbers > 0; checked together with the values held).
 - ``model_update``: ``{"model": name, "version": str, "url": file/http(s) URL of model.onnx,
   "sha256": hex, "card": {card.json}}``; the download must hash to ``sha256`` and the card must
   name the same digest, else rejected; then the model is installed in a new folder, loaded,
@@ -176,10 +178,12 @@ class Stop:
 
 
 class RoutePlanHandler:
-    """Keeps the current plan in ``path`` (and in ``current``) for the driver's display."""
+    """Keeps the current plan in ``path`` (and in ``current``) for the driver's display;
+    ``on_plan`` (the stop tracker) hears of each plan applied."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, on_plan: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.path = path
+        self.on_plan = on_plan
         self.current: dict[str, Any] | None = None
         if path.exists():
             try:
@@ -203,6 +207,8 @@ class RoutePlanHandler:
     def apply(self, plan: dict[str, Any]) -> str | None:
         write_atomic(self.path, json.dumps(plan).encode())
         self.current = plan
+        if self.on_plan is not None:
+            self.on_plan(plan)
         return None
 
 
@@ -215,7 +221,14 @@ CONFIG_KEYS = (
     "report_min_interval_s",
     "batch_interval_s",
     "sensor_interval_s",
+    # Thresholds of route-plan progress (edge_agent.stops): a site's size is known where the
+    # plan is made, so the cloud may tune them per vehicle as it tunes reporting.
+    "stop_arrive_radius_m",
+    "stop_arrive_speed_mps",
+    "stop_arrive_dwell_s",
+    "stop_depart_radius_m",
 )
+ZERO_ALLOWED = frozenset({"report_min_speed_mps", "stop_arrive_dwell_s"})
 
 
 class ConfigHandler:
@@ -240,8 +253,10 @@ class ConfigHandler:
         candidate = dict(self.current())
         for key, raw in payload.items():
             value = _number(raw, key)
-            if value <= 0 and key != "report_min_speed_mps":
-                raise CommandRejectedError(f"{key} must be > 0")
+            if value < 0 or (value == 0 and key not in ZERO_ALLOWED):
+                raise CommandRejectedError(
+                    f"{key} must be {'>= 0' if key in ZERO_ALLOWED else '> 0'}"
+                )
             candidate[key] = value
         try:
             self.check(candidate)

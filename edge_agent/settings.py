@@ -21,6 +21,7 @@ from typing import Any
 
 from edge_agent.outbox import OutboxLimits
 from edge_agent.reporting import ReportingConfig
+from edge_agent.stops import StopConfig
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,13 @@ class AgentSettings:
     report_min_speed_mps: float = _opt(2.0, ge=0)
     report_min_interval_s: float = _opt(1.0, gt=0)
 
+    # Route-plan progress (edge_agent.stops): arrived = within the radius at <= the speed for
+    # the dwell; completed = then farther than the departure radius.
+    stop_arrive_radius_m: float = _opt(75.0, gt=0)
+    stop_arrive_speed_mps: float = _opt(2.5, gt=0)
+    stop_arrive_dwell_s: float = _opt(10.0, ge=0)
+    stop_depart_radius_m: float = _opt(150.0, gt=0)
+
     batch_interval_s: float = _opt(10.0, gt=0, le=3600)
     batch_max_fixes: int = _opt(250, ge=1, le=4096)
     inflight_batches: int = _opt(20, ge=1, le=1000)
@@ -169,6 +177,10 @@ class AgentSettings:
             ReportingConfig(**self.reporting_kwargs())  # same checks as at run time
         except ValueError as err:
             out.append(f"report_*: {err}")
+        try:
+            self.stops()
+        except ValueError as err:
+            out.append(f"stop_*: {err}")
         return out
 
     @property
@@ -195,6 +207,17 @@ class AgentSettings:
 
     def reporting(self) -> ReportingConfig:
         return ReportingConfig(**self.reporting_kwargs())
+
+    def stop_kwargs(self) -> dict[str, float]:
+        return {
+            "arrive_radius_m": self.stop_arrive_radius_m,
+            "arrive_speed_mps": self.stop_arrive_speed_mps,
+            "arrive_dwell_s": self.stop_arrive_dwell_s,
+            "depart_radius_m": self.stop_depart_radius_m,
+        }
+
+    def stops(self) -> StopConfig:
+        return StopConfig(**self.stop_kwargs())
 
     def first_seq(self) -> int:
         return self.outbox_first_seq or int(time.time() * 100)
