@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from flota.demo.player import Clock, PlanStop, TripPlayer
@@ -124,3 +125,36 @@ def test_a_trip_that_ends_short_of_its_stop_does_not_serve_it_there() -> None:
     there = (job.lat, job.lon)
     served_at = [f for f in gps2.fixes if f.speed_cmps == 0 and _m(_pos(f), there) < 25]
     assert len(served_at) >= 9  # it drove on and served it where the stop is
+
+
+def test_the_agent_s_stop_tracker_sees_each_stop_the_driver_served(tmp_path: Path) -> None:
+    """The driver never tells the agent: the agent's own tracker, fed the player's GPS, finds
+    an arrival and a completion for every stop served (the demo's closed loop)."""
+    from edge_agent.stops import StopConfig, StopEvent, StopTracker
+
+    stops = [PlanStop("o-1:delivery", *_at(600, -900), 120.0),
+             PlanStop("o-2:pickup", *_at(1500, 200), 60.0)]  # fmt: skip
+    plan = {
+        "plan_id": "HEL-v1-v3",
+        "stops": [
+            {"id": x.id, "lat": x.lat, "lon": x.lon, "service_s": x.service_s} for x in stops
+        ],
+    }
+
+    def work(served: set[str]) -> PlanStop | None:
+        return next((s for s in stops if s.id not in served), None)
+
+    player = TripPlayer(seed=21, origin=DEPOT, trip_length_m=1500, next_stop=work,
+                        clock=FastClock())  # fmt: skip
+    gps = _play(player, 3600)
+    emitted: list[StopEvent] = []
+    tracker = StopTracker(tmp_path / "stops.json", StopConfig(), emitted.append, lambda: 0)
+    tracker.set_plan(plan)
+    for f in gps.fixes:
+        tracker.offer(f.time_us / 1e6, *_pos(f), f.speed_cmps / 100)
+    got = [(e.kind, e.details["stop_id"]) for e in emitted]
+    assert got == [("stop_arrived", "o-1:delivery"), ("stop_completed", "o-1:delivery"),
+                   ("stop_arrived", "o-2:pickup"), ("stop_completed", "o-2:pickup")]  # fmt: skip
+    done = [e for e in emitted if e.kind == "stop_completed"]
+    assert [e.details["order"] for e in done] == ["o-1", "o-2"]
+    assert all(float(e.details["dwell_s"] or 0) >= 50 for e in done)  # type: ignore[arg-type]
