@@ -1,8 +1,9 @@
 """The live view's "next stop" column: what a fleet-ops dashboard asks the model service.
 
 For each vehicle, the first stop of the plan its agent holds (the route plan the dispatcher
-sent, as the agent stored it) and the vehicle's latest position in the cloud go to the ETA
-model (``flota models serve``, through its client); answers are cached for a few seconds.
+sent, as the agent stored it) that the agent has not reported completed, and the vehicle's
+latest position in the cloud, go to the ETA model (``flota models serve``, through its
+client); answers are cached for a few seconds.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ class NextStopEtas:
             plan = json.loads(plan_path.read_text())
         except (OSError, ValueError):
             return None  # no plan yet
-        stops = plan.get("stops") or []
+        done = _done(plan_path.parent / "stops.json")
+        stops = [s for s in plan.get("stops") or [] if s.get("id") not in done]
         if not stops or position is None:
             return None
         first = stops[0]
@@ -69,3 +71,12 @@ class NextStopEtas:
             return NextStop(str(first.get("id")), len(stops), None, planned)
         self.answered += 1
         return NextStop(str(first.get("id")), len(stops), answer.stops[0].travel_s, planned)
+
+
+def _done(path: Path) -> set[str]:
+    """Stops the agent itself reported completed (its stop tracker's state), as a driver app
+    would strike them off the list."""
+    try:
+        return {str(s) for s in json.loads(path.read_text()).get("done", [])}
+    except (OSError, ValueError, AttributeError, TypeError):
+        return set()
