@@ -9,6 +9,8 @@ The service (`cloud.optimizer.dispatch.service`) persists those plans, then send
 from __future__ import annotations
 
 import logging
+import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -49,6 +51,13 @@ log = logging.getLogger(__name__)
 
 # The command id of every route plan: one per vehicle, superseded by higher versions.
 PLAN_COMMAND_ID = "route-plan"
+_PLAN_VERSION = re.compile(r"-v([0-9]{1,18})$")
+
+
+def plan_id(depot: str, vehicle: str, version: int) -> str:
+    """The ``plan_id`` of a route plan (`commands.plan_payload`), named in stop events."""
+    return f"{depot}-{vehicle}-v{version}"[:64]
+
 
 Positions = Callable[[str, list[str]], Mapping[str, Fix]]
 
@@ -92,6 +101,7 @@ class Dispatcher:
         self.depots: dict[DepotKey, DepotState] = {}
         self.vehicles: dict[VehicleKey, VehicleState] = {}
         self.orders: dict[tuple[str, str], OrderState] = {}  # (tenant, order id)
+        self.counters: Counter[str] = Counter()  # events applied or ignored, by reason
         self._positions_checked_s = float("-inf")
 
     # -- state ---------------------------------------------------------------------------
@@ -165,18 +175,47 @@ class Dispatcher:
         return True
 
     def _stop_completed(self, vehicle: VehicleState, ev: VehicleEvent) -> None:
-        order_id = str(ev.detail.get("order", ""))
+        """``order`` and ``task`` (or ``stop_id``, see VehicleEvent); with a ``plan_id`` (as the
+        agent sends), that plan must be one of this vehicle's and hold the stop, else the
+        completion is ignored (counted, logged)."""
+        order_id = str(ev.detail.get("order") or "")
         order = self.orders.get((ev.tenant, order_id))
         if order is None:
-            log.warning("stop_completed for unknown order %s/%s", ev.tenant, order_id)
+            self.counters["stop_completed_unknown_order"] += 1
+            log.warning("stop_completed for unknown order %s/%s (detail %s)", ev.tenant,
+                        order_id, ev.detail)  # fmt: skip
             return
         default = "pickup" if order.doc.kind == "pickup" else "delivery"
         task = str(ev.detail.get("task") or default)
+        pid = ev.detail.get("plan_id")
+        if pid is not None:
+            why = self._plan_mismatch(vehicle, str(pid), (order_id, task))
+            if why is not None:
+                self.counters[f"stop_completed_{why}"] += 1
+                log.warning("stop_completed of %s/%s %s:%s ignored: %s %s", ev.tenant,
+                            ev.vehicle, order_id, task, why.replace("_", " "), pid)  # fmt: skip
+                return
+        self.counters["stop_completed"] += 1
         order.done.add(task)
         if order.doc.kind == "pair" and task == "pickup":
             order.picked_by = vehicle.doc.vehicle
         if not order.pending and order.status == "open":
             order.status = "done"
+
+    def _plan_mismatch(self, vehicle: VehicleState, pid: str, stop: tuple[str, str]) -> str | None:
+        """None if plan ``pid`` is this vehicle's and holds ``stop``; else the reason."""
+        for plan in vehicle.plans.values():
+            if plan_id(plan.depot, plan.vehicle, plan.version) == pid:
+                return None if stop in plan.keys else "stop_not_in_plan"
+        # An older version than those kept in memory: its id names this vehicle and a version
+        # it was sent.
+        m = _PLAN_VERSION.search(pid)
+        if m is not None and 1 <= int(m.group(1)) <= vehicle.last_version:
+            depots = {vehicle.doc.depot} | {p.depot for p in vehicle.plans.values()}
+            version = int(m.group(1))
+            if any(plan_id(d, vehicle.doc.vehicle, version) == pid for d in depots):
+                return None
+        return "plan_not_the_vehicles"
 
     def apply_ack(self, tenant: str, vehicle_id: str, ack: CommandAck) -> VehiclePlan | None:
         """A vehicle's acknowledgement of a route plan: the plan it names, if known here."""

@@ -168,14 +168,42 @@ def parse_orders_doc(payload: bytes) -> OrdersTopicDoc:
         raise MessageError(f"invalid {doc['type']}: {where}: {first['msg']}") from err
 
 
+def split_stop_id(stop_id: str) -> tuple[str, str]:
+    """A route-plan stop id ``order:task`` (as `plan_payload` writes it) -> (order, task),
+    split at the last ``:``; ("", "") when it has none."""
+    order, sep, task = stop_id.rpartition(":")
+    return (order, task) if sep else ("", "")
+
+
 class VehicleEvent(_Doc):
-    """The part of a domain event the dispatcher reads."""
+    """The part of a domain event the dispatcher reads.
+
+    A `stop_completed` may name its stop by ``stop_id`` (``order:task``, the route plan's stop
+    id, as the in-vehicle agent sends it) instead of ``order`` and ``task``: the missing ones
+    are filled in from it, so every reader of ``detail`` sees ``order``."""
 
     tenant: Ident
     vehicle: Ident
     time_s: float
     kind: str
     detail: dict[str, Any]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _order_from_stop_id(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict) or raw.get("kind") != STOP_COMPLETED:
+            return raw
+        detail = raw.get("detail")
+        if not isinstance(detail, dict) or detail.get("order"):
+            return raw
+        stop_id = detail.get("stop_id")
+        order, task = split_stop_id(stop_id) if isinstance(stop_id, str) else ("", "")
+        if not order:
+            return raw
+        filled = {**detail, "order": order}
+        if task and not detail.get("task"):
+            filled["task"] = task
+        return {**raw, "detail": filled}
 
     @property
     def delay_s(self) -> float:
