@@ -26,6 +26,8 @@ class VehicleRow:
     imu_batches: int  # IMU batches received over the MCU link
     events: int  # events the agent raised (its models, GNSS loss, ...)
     obd_ready: bool
+    stops_done: int = 0  # the agent's own count of stops completed
+    stops_planned: int = 0
     next_stop: NextStop | None = None
 
 
@@ -150,6 +152,8 @@ def vehicle_row(
         imu_batches=int(st.get("mcu", {}).get("rx_imu_batch", 0)),
         events=sum(int(n) for k, n in agent.items() if k.startswith("event_")),
         obd_ready=bool(st.get("obd", {}).get("initialised")),
+        stops_done=int(st.get("stops", {}).get("stops_completed", 0)),
+        stops_planned=int(st.get("stops", {}).get("plan_stops", 0)),
         next_stop=None
         if etas is None
         else etas.next_stop(v.vehicle, v.state_dir / "route_plan.json", position),

@@ -41,7 +41,8 @@ def render(s: Snapshot, phase: str) -> Group:
     sensors = ", ".join(f"{k} {v}" for k, v in sorted(s.sensors.items())) or "none yet"
     fleet = Table(expand=True, box=None, header_style="bold")
     cols = ("vehicle", "online", "fixes accepted", "queued", "km/h (cloud)", "fix age s",
-            "IMU batches", "OBD", "next stop", "ETA min (model/plan)")  # fmt: skip
+            "IMU batches", "OBD", "stops done / in plan", "next stop",
+            "ETA min (model/plan)")  # fmt: skip
     for col in cols:
         fleet.add_column(col, justify="right" if col != "vehicle" else "left")
     for v in s.vehicles:
@@ -54,6 +55,7 @@ def render(s: Snapshot, phase: str) -> Group:
             "-" if v.age_s is None else f"{v.age_s:.0f}",
             _fmt(v.imu_batches),
             "ready" if v.obd_ready else "-",
+            f"{v.stops_done}/{v.stops_planned}",
             *_next(v.next_stop),
         )
     title = f"flota demo  t={s.elapsed_s:5.0f} s  {phase}"
