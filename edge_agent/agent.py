@@ -294,11 +294,13 @@ class Agent:
         if self._gnss_lost:
             self._gnss_lost = False
             self.emit_event("gnss_restored")
+        replays = self.pipeline.counters["epoch_not_after_last_accepted"]
         self.pipeline.offer(fix)
         # Every epoch, not only those the reporting policy keeps (one per 300 s when stopped):
-        # the arrival's dwell is timed on the receiver's rate.
+        # the arrival's dwell is timed on the receiver's rate. Not a receiver's buffer read
+        # again after a restart: old positions could "leave" a stop the vehicle is at.
         t = self.pipeline.last_time_s
-        if t is not None:
+        if t is not None and self.pipeline.counters["epoch_not_after_last_accepted"] == replays:
             self.stops.offer(t, fix.lat, fix.lon, fix.speed_mps)
 
     def _emit_stop(self, ev: StopEvent) -> None:

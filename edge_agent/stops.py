@@ -29,12 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.commands import write_atomic
-from edge_agent.reporting import distance_m
+from edge_agent.reporting import EARTH_RADIUS_M, distance_m
 
 log = logging.getLogger(__name__)
 
 STOP_ARRIVED = "stop_arrived"
 STOP_COMPLETED = "stop_completed"
+M_PER_DEG_LAT = math.radians(1.0) * EARTH_RADIUS_M
 DONE_KEEP = 5000  # completed stop ids remembered (oldest forgotten first)
 STATE_VERSION = 1
 
@@ -142,6 +143,7 @@ class StopTracker:
         self._state = _State()
         self._approach: _Approach | None = None
         self._last: tuple[float, float, float] | None = None  # time_s, lat, lon
+        self._by_id: dict[str, PlanStop] = {}
         self._journal: list[StopEvent] = []
         self._mark = 0
         self._load()
@@ -268,6 +270,7 @@ class StopTracker:
             log.info("stops: arrived stop %s is not in plan %s any more: not reported", sid,
                      new_id)  # fmt: skip
             changed = True
+        self._by_id = {s.id: s for s in stops}
         if self._approach is not None and self._approach.stop_id not in seen:
             self._approach = None
         if changed:
@@ -297,7 +300,7 @@ class StopTracker:
             return []
         cfg = self.config
         st = self._state
-        by_id = {s.id: s for s in self.stops}
+        by_id = self._by_id
         events: list[StopEvent] = []
         # leaving: arrived stops now beyond the departure radius are completed
         for sid, arr in list(st.arrived.items()):
@@ -311,12 +314,7 @@ class StopTracker:
                 events.append(self._complete(stop, arr, time_s, lat, lon))
         # arriving: the nearest pending stop within the radius, at low speed, for the dwell
         slow = speed_mps is None or speed_mps <= cfg.arrive_speed_mps
-        near = sorted(
-            (distance_m(lat, lon, s.lat, s.lon), s.index, s)
-            for s in self.stops
-            if s.id not in st.done and s.id not in st.arrived
-        )
-        target = near[0] if near and near[0][0] <= cfg.arrive_radius_m and slow else None
+        target = self._nearest(lat, lon) if slow else None
         if target is None:
             self._approach = None
         else:
@@ -337,6 +335,23 @@ class StopTracker:
             self._journal.extend(events)
             self._flush()
         return events
+
+    def _nearest(self, lat: float, lon: float) -> tuple[float, int, PlanStop] | None:
+        """The nearest pending, not arrived stop within the arrival radius (plan order on a
+        tie). A box in degrees first: a plan may hold 1000 stops and this runs every epoch."""
+        st, radius = self._state, self.config.arrive_radius_m
+        dlat = radius / M_PER_DEG_LAT * 1.01
+        dlon = dlat / max(math.cos(math.radians(lat)), 1e-3)
+        best: tuple[float, int, PlanStop] | None = None
+        for s in self.stops:
+            if abs(s.lat - lat) > dlat or abs((s.lon - lon + 180.0) % 360.0 - 180.0) > dlon:
+                continue
+            if s.id in st.done or s.id in st.arrived:
+                continue
+            d = distance_m(lat, lon, s.lat, s.lon)
+            if d <= radius and (best is None or (d, s.index) < best[:2]):
+                best = (d, s.index, s)
+        return best
 
     def _base(self, stop: PlanStop, lat: float, lon: float) -> Details:
         return {

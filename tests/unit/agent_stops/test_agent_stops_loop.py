@@ -147,3 +147,27 @@ def test_thresholds_are_settings_and_live_config(agent: Agent, tmp_path: Path) -
     assert config(2, {"stop_depart_radius_m": 20}) is AckStatus.REJECTED
     assert config(3, {"stop_arrive_speed_mps": 0}) is AckStatus.REJECTED
     assert agent.stops.config.depart_radius_m == 150.0
+
+
+def test_a_receivers_buffer_replayed_after_a_restart_completes_nothing(tmp_path: Path) -> None:
+    """At the stop, restart: the receiver sends again epochs from before the arrival, 1 km
+    away. They are replays for the pipeline and must not take the van away from its stop."""
+    Clock.now = T0
+    a = Agent(_settings(tmp_path), sources=False)
+    try:
+        a.processor.handle(_plan_command(1, ("o-1:delivery", STOP_1)))
+        _drive(a, DEPOT, 30, speed=12.0)  # 30 s at 12 m/s: the policy keeps some of these
+        _drive(a, STOP_1, 12)
+    finally:
+        a.close()
+    b = Agent(_settings(tmp_path), sources=False)
+    try:
+        for k in range(5):
+            fix = GpsFix(T0 + 20 + k, 0.0, DEPOT[0], DEPOT[1], 3, speed_mps=12.0)
+            b.inbox.put(("gps", fix))
+            b.step(0.0)
+        assert b.pipeline.counters["epoch_not_after_last_accepted"] == 5
+        assert set(b.stops.arrived) == {"o-1:delivery"}
+        assert _stop_events(b)[-1].kind == "stop_arrived"
+    finally:
+        b.close()

@@ -406,3 +406,11 @@ def test_zero_dwell_arrives_on_the_first_slow_fix(state: Path, box: FakeOutbox) 
     t = tracker(state, box, StopConfig(arrive_dwell_s=0))
     t.set_plan(plan("p1", ("a", STOP_A)))
     assert [e.kind for e in t.offer(T0, *STOP_A, 0.0)] == [STOP_ARRIVED]
+
+
+def test_a_stop_across_the_antimeridian(state: Path, box: FakeOutbox) -> None:
+    t = tracker(state, box)
+    t.set_plan({"plan_id": "fiji", "stops": [{"id": "s", "lat": -16.5, "lon": 179.9998}]})
+    d = Drive(t)
+    d.at((-16.5, -179.9998), 12)  # 43 m east, on the other side of 180°
+    assert [e.kind for e in d.events] == [STOP_ARRIVED]
