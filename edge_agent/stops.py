@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 STOP_ARRIVED = "stop_arrived"
 STOP_COMPLETED = "stop_completed"
 M_PER_DEG_LAT = math.radians(1.0) * EARTH_RADIUS_M
-DONE_KEEP = 5000  # completed stop ids remembered (oldest forgotten first)
+DONE_KEEP = 1000  # completed stop ids remembered, oldest forgotten first (days of stops)
 STATE_VERSION = 1
 
 Details = dict[str, str | int | float | bool | None]

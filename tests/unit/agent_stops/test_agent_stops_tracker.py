@@ -414,3 +414,18 @@ def test_a_stop_across_the_antimeridian(state: Path, box: FakeOutbox) -> None:
     d = Drive(t)
     d.at((-16.5, -179.9998), 12)  # 43 m east, on the other side of 180°
     assert [e.kind for e in d.events] == [STOP_ARRIVED]
+
+
+def test_the_done_set_keeps_the_newest_ids(
+    state: Path, box: FakeOutbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import edge_agent.stops
+
+    monkeypatch.setattr(edge_agent.stops, "DONE_KEEP", 2)
+    t = tracker(state, box)
+    t.set_plan(plan("p1", ("a", STOP_A), ("b", STOP_B), ("c", STOP_C)))
+    d = Drive(t)
+    for pos in (STOP_A, STOP_B, STOP_C, north(5000)):
+        d.at(pos, 12)
+    assert t.done == {"b", "c"}
+    assert json.loads(state.read_text())["done"] == ["b", "c"]
