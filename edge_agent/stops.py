@@ -30,11 +30,12 @@ from typing import Any
 
 from edge_agent.commands import write_atomic
 from edge_agent.reporting import EARTH_RADIUS_M, distance_m
+from flota_wire import EventKind
 
 log = logging.getLogger(__name__)
 
-STOP_ARRIVED = "stop_arrived"
-STOP_COMPLETED = "stop_completed"
+STOP_ARRIVED = EventKind.STOP_ARRIVED.value
+STOP_COMPLETED = EventKind.STOP_COMPLETED.value
 M_PER_DEG_LAT = math.radians(1.0) * EARTH_RADIUS_M
 DONE_KEEP = 1000  # completed stop ids remembered, oldest forgotten first (days of stops)
 STATE_VERSION = 1

@@ -236,6 +236,8 @@ class EventKind(StrEnum):
     MODEL_ALERT = "model_alert"
     OUTBOX_DROP = "outbox_drop"
     TAMPER = "tamper"
+    STOP_ARRIVED = "stop_arrived"  # at a stop of the route plan (details: plan_id, stop_id, ...)
+    STOP_COMPLETED = "stop_completed"  # left it after serving it (details add dwell_s)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from flota_wire import EventKind
+
 Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
@@ -21,7 +23,7 @@ Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 BREAKDOWN = "vehicle_breakdown"
 REPAIRED = "vehicle_repaired"
 LATE = "vehicle_late"
-STOP_COMPLETED = "stop_completed"
+STOP_COMPLETED = EventKind.STOP_COMPLETED.value  # sent by the vehicle's agent
 EVENT_KINDS = frozenset({BREAKDOWN, REPAIRED, LATE, STOP_COMPLETED})
 
 
