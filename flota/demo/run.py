@@ -191,9 +191,10 @@ class Demo:
         url, metrics_port = self.start()
         since = datetime.fromtimestamp(self.wall_start, UTC)
         self.etas = NextStopEtas(f"http://127.0.0.1:{self.models_port}")
-        watcher = Watcher(url, metrics_port, self.fleet, since, self.etas, started=self.t_start)
-        drive_s = self.duration if self.duration is not None else 10 * 365 * 86400.0
         assert self.feed is not None
+        watcher = Watcher(url, metrics_port, self.fleet, since, self.etas, depot=self.feed.depot,
+                          started=self.t_start)  # fmt: skip
+        drive_s = self.duration if self.duration is not None else 10 * 365 * 86400.0
         feed_thread = threading.Thread(target=self.feed.run, args=(self.stop,), daemon=True)
         feed_thread.start()
         for v in self.fleet:
@@ -248,6 +249,7 @@ class Demo:
             # Stops the simulated drivers stood at for their service time; the agents report
             # each one themselves (stop_arrived / stop_completed in events_by_kind).
             "stops_served": sum(len(v.player.served) for v in self.fleet),
+            "orders_done": snap.orders_done if snap else 0,
             "eta_answers": self.etas.answered if self.etas else 0,
             "unknown_rows": None if shared else len(stored - sent),
             "ready_s": None if self.ready_s is None else round(self.ready_s, 1),

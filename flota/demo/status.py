@@ -44,6 +44,7 @@ class Snapshot:
     plans_acked: int
     plans_refused: int
     orders: int
+    orders_done: int  # the dispatcher's own record: every task of the order completed
     quarantine: dict[str, int]
 
     @property
@@ -55,7 +56,9 @@ class Snapshot:
         return sum(v.queued for v in self.vehicles)
 
 
-def db_totals(url: str, tenant: str, vehicles: list[str], since: datetime) -> dict[str, Any]:
+def db_totals(
+    url: str, tenant: str, vehicles: list[str], since: datetime, depot: str = ""
+) -> dict[str, Any]:
     """Rows stored, events per kind, plans and quarantine per reason of this run (its fleet,
     since it started: on shared services other data is there too)."""
     from cloud.db.connection import connect
@@ -86,6 +89,11 @@ def db_totals(url: str, tenant: str, vehicles: list[str], since: datetime) -> di
             f" WHERE {mine}",
             args[:2],
         ).fetchall()
+        done = conn.execute(
+            "SELECT count(*) FROM dispatch_orders WHERE tenant_id = %s AND depot_id = %s"
+            " AND status = 'done' AND created_at >= %s",
+            (tenant, depot, since),
+        ).fetchone()
         quarantine = conn.execute(
             "SELECT reason, count(*) FROM quarantine WHERE received_at >= %s"
             " AND (tenant_id = %s OR tenant_id IS NULL) GROUP BY reason",
@@ -99,6 +107,7 @@ def db_totals(url: str, tenant: str, vehicles: list[str], since: datetime) -> di
         "plans_pushed": int(plans[0]),
         "plans_acked": int(plans[1]),  # applied on the vehicle
         "plans_refused": int(plans[2]),
+        "orders_done": int(done[0]) if done else 0,
         "quarantine": {str(r): int(n) for r, n in quarantine},
         "latest": {str(v): (sp, float(age), (la, lo)) for v, sp, age, la, lo in latest},
     }
@@ -169,12 +178,13 @@ class Watcher:
     fleet: list[DemoVehicle]
     since: datetime  # the run's start (wall clock)
     etas: NextStopEtas | None = None
+    depot: str = ""
     started: float = field(default_factory=time.monotonic)
     _history: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=6))
 
     def snapshot(self, orders: int) -> Snapshot:
         names = [v.vehicle for v in self.fleet]
-        db = db_totals(self.url, self.fleet[0].tenant, names, self.since)
+        db = db_totals(self.url, self.fleet[0].tenant, names, self.since, self.depot)
         now = time.monotonic()
         self._history.append((now, db["fixes"]))
         t0, n0 = self._history[0]
@@ -191,5 +201,6 @@ class Watcher:
             plans_acked=db["plans_acked"],
             plans_refused=db["plans_refused"],
             orders=orders,
+            orders_done=db["orders_done"],
             quarantine=db["quarantine"],
         )

@@ -34,7 +34,7 @@ def render(s: Snapshot, phase: str) -> Group:
         f"[b]events[/b] {sum(s.events.values())}",
         f"[b]plans pushed/applied[/b] {s.plans_pushed}/{s.plans_acked}"
         + (f" [red]refused {s.plans_refused}[/red]" if s.plans_refused else ""),
-        f"[b]orders[/b] {s.orders}",
+        f"[b]orders[/b] {s.orders} (done {s.orders_done})",
     )
     quarantine = ", ".join(f"{k} {v}" for k, v in sorted(s.quarantine.items())) or "none"
     events = ", ".join(f"{k} {v}" for k, v in sorted(s.events.items())) or "none yet"
@@ -108,7 +108,7 @@ class View:
             f"[flota demo] t={s.elapsed_s:5.0f}s {phase}: online {s.online}/{len(s.vehicles)}"
             f" stored={s.fixes_stored} ({s.fixes_per_s:.1f}/s) queued={s.queued}"
             f" lag={_fmt(s.consumer_lag)} events={sum(s.events.values())}"
-            f" plans={s.plans_pushed}/{s.plans_acked} orders={s.orders}",
+            f" plans={s.plans_pushed}/{s.plans_acked} orders={s.orders} done={s.orders_done}",
             file=sys.stderr,
             flush=True,
         )
