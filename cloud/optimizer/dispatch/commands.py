@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from cloud.optimizer.dispatch.dispatcher import PLAN_COMMAND_ID
+from cloud.optimizer.dispatch.dispatcher import PLAN_COMMAND_ID, plan_id
 from cloud.optimizer.dispatch.state import VehiclePlan, VehicleState
 from flota_wire import Command, CommandKind
 from flota_wire.route_plan import check_route_plan
@@ -23,7 +23,7 @@ def plan_payload(plan: VehiclePlan) -> dict[str, Any]:
     """The command's payload: the wire contract's keys (``flota_wire.route_plan``: plan_id,
     stop id, eta_us) plus the dispatcher's own (docs/dispatch.md); times in epoch seconds."""
     return {
-        "plan_id": f"{plan.depot}-{plan.vehicle}-v{plan.version}"[:64],
+        "plan_id": plan_id(plan.depot, plan.vehicle, plan.version),
         "tenant": plan.tenant,
         "depot": plan.depot,
         "vehicle": plan.vehicle,
