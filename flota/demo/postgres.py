@@ -82,7 +82,8 @@ def _prepare(workdir: Path, bin_dir: Path) -> Layout:
     ensure_folder_permissions(bin_dir, read | execute)
     ensure_folder_permissions(bin_dir.parent / "lib", read)
     # The work folder (root's, 0700) opens to the server's group only, for traversal; its
-    # parents must already be traversable (the temp folder is).
+    # parents are opened for traversal as the wheel opens its data folder's (the temp folder
+    # already is).
     ensure_prefix_permissions(workdir)
     os.chown(workdir, -1, entry.pw_gid)
     workdir.chmod(0o710)
