@@ -173,3 +173,5 @@ class DispatchSettings(KafkaSettings, DatabaseSettings):
     """Older positions are ignored: the vehicle starts at its depot."""
     dispatch_circuity: float = Field(default=1.3, ge=1.0)
     dispatch_speed_mps: float = Field(default=30 / 3.6, gt=0)
+    metrics_port: int | None = None
+    """Serve Prometheus metrics on 127.0.0.1:PORT; unset: not served."""

@@ -45,6 +45,7 @@ from cloud.optimizer.dispatch.messages import (
     parse_domain_event,
     parse_orders_doc,
 )
+from cloud.optimizer.dispatch.metrics import DispatchMetrics
 from cloud.optimizer.dispatch.planner import PlannerConfig
 from cloud.optimizer.dispatch.state import DepotKey, VehiclePlan
 from cloud.optimizer.dispatch.topics import ensure_dispatch_topics, orders_topic
@@ -53,7 +54,7 @@ from cloud.optimizer.speeds import store as speed_store
 from cloud.optimizer.speeds.cache import SpeedCache
 from cloud.optimizer.speeds.model import LearnedSpeeds
 from cloud.settings import DispatchSettings
-from flota_wire import Channel, CommandAck, WireError, decode, encode, topic
+from flota_wire import AckStatus, Channel, CommandAck, WireError, decode, encode, topic
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ def config_from(
 
 @dataclass
 class DispatchStats:
-    """Counters (tests and logs read them)."""
+    """Counters (tests and logs read them); the same events feed `DispatchMetrics`."""
 
     records: Counter[str] = field(default_factory=Counter)
     bad: Counter[str] = field(default_factory=Counter)  # per reason
@@ -103,6 +104,7 @@ class DispatchService:
         *,
         clock: Callable[[], float] = time.time,
         dispatcher: Dispatcher | None = None,
+        metrics: DispatchMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -118,6 +120,9 @@ class DispatchService:
             config_from(settings, self.speeds.provider), positions=self._positions
         )
         self.stats = DispatchStats()
+        # Served on 127.0.0.1:FLOTA_METRICS_PORT while `run` runs (docs/dispatch.md, Metrics).
+        self.metrics = metrics or DispatchMetrics()
+        self.metrics.track(lambda: self.dispatcher)
         self._stop = threading.Event()
         self._unpushed: list[tuple[VehiclePlan, bytes]] = []
         self.producer = make_producer(settings, "flota-dispatch")
@@ -153,12 +158,22 @@ class DispatchService:
     def _bad(self, reason: str, rec: ConsumerRecord, err: Exception | str) -> None:
         with self.stats.lock:
             self.stats.bad[reason] += 1
+        self.metrics.bad(reason)
         log.warning("dispatch: skipped %s record at %s[%d]@%d: %s", reason, rec.topic,
                     rec.partition, rec.offset, err)  # fmt: skip
+
+    def _topic_kind(self, name: str) -> str:
+        """The topic's kind as a metrics label (its full name carries the deployment prefix)."""
+        if name == self.orders_topic:
+            return "orders"
+        if name == self.topics.domain_events:
+            return "domain_events"
+        return "command_acks" if name == self.topics.command_acks else "other"
 
     def _apply(self, rec: ConsumerRecord, now: float) -> None:
         with self.stats.lock:
             self.stats.records[rec.topic] += 1
+        self.metrics.record_in(self._topic_kind(rec.topic))
         if rec.topic == self.orders_topic:
             self._apply_order(rec, now)
         elif rec.topic == self.topics.domain_events:
@@ -224,12 +239,15 @@ class DispatchService:
         if store.record_ack(self.conn, tenant, vehicle, ack):
             with self.stats.lock:
                 self.stats.acks_recorded += 1
+            self.metrics.ack(AckStatus(ack.status).value)
 
     # -- output --------------------------------------------------------------------------
     def replan(self, key: DepotKey, now: float) -> list[VehiclePlan]:
         """Re-optimise one depot, save the changed plans, then send them."""
         d = self.dispatcher
+        started = time.perf_counter()
         result = d.reoptimise(key, now)
+        self.metrics.replanned(result, time.perf_counter() - started)
         for order in d.depot_orders(key):
             store.save_order(self.conn, order)
         out = []
@@ -269,6 +287,7 @@ class DispatchService:
         self._unpushed = failed
         with self.stats.lock:
             self.stats.plans_pushed += len(pushed)
+        self.metrics.pushed(len(pushed), len(failed))
 
     # -- lifecycle ------------------------------------------------------------------------
     def _load(self) -> None:
@@ -309,6 +328,7 @@ class DispatchService:
                 self.conn = self._connect()
                 old = self.dispatcher
                 self.dispatcher = Dispatcher(old.config, solver=old.solver, positions=old.positions)
+                self.dispatcher.counters = old.counters  # counts of this process, not of a memory
                 self._load()
                 break
             except _DB_LOST as err:
@@ -323,11 +343,21 @@ class DispatchService:
                 consumer.seek(tp, offset)
         with self.stats.lock:
             self.stats.recoveries += 1
+        self.metrics.recovered()
 
     def run(self, stop: threading.Event | None = None) -> None:
-        """Run until ``stop`` is set (or forever)."""
+        """Run until ``stop`` is set (or forever); metrics served meanwhile if configured."""
         if stop is not None:
             self._stop = stop
+        server = self.metrics.serve(self.settings.metrics_port)
+        try:
+            self._run()
+        finally:
+            if server is not None:
+                server.shutdown()
+                server.server_close()
+
+    def _run(self) -> None:
         ensure_dispatch_topics(self.settings)
         self._load()
         consumer = make_consumer(
