@@ -139,7 +139,8 @@ def serve(
     log_level: str = typer.Option("INFO", help="Logging level."),
 ) -> None:
     """The live dispatch service: orders and vehicle events from Kafka -> route plans to the
-    vehicles (commands topic), acknowledgements recorded. Settings: FLOTA_* (docs/dispatch.md)."""
+    vehicles (commands topic), acknowledgements recorded. Settings: FLOTA_* (docs/dispatch.md);
+    FLOTA_METRICS_PORT serves Prometheus metrics on 127.0.0.1."""
     import contextlib
     import logging
     import signal
