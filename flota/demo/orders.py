@@ -16,6 +16,7 @@ from cloud.optimizer.dispatch.topics import depot_key, orders_topic
 
 DEPOT = "HEL"
 DEPOT_LAT, DEPOT_LON = 60.1699, 24.9384  # the simulated fleet drives around here
+ORDER_RADIUS_M = 2_500.0
 
 
 class OrderFeed:
@@ -50,9 +51,10 @@ class OrderFeed:
         self.producer.flush(10)
 
     def order(self) -> None:
-        """One delivery within about 4 km of the depot, sometimes with a time window."""
+        """One delivery within 2.5 km of the depot (a few minutes' drive through town),
+        sometimes with a time window."""
         now = time.time()
-        r = 4000 * math.sqrt(self.rng.random())
+        r = ORDER_RADIUS_M * math.sqrt(self.rng.random())
         a = self.rng.uniform(0, 2 * math.pi)
         lat = DEPOT_LAT + r * math.cos(a) / 111_195
         lon = DEPOT_LON + r * math.sin(a) / (111_195 * math.cos(math.radians(DEPOT_LAT)))
@@ -71,9 +73,14 @@ class OrderFeed:
                         "id": f"o-{victim}"})  # fmt: skip
         self.producer.flush(10)
 
-    def run(self, stop: threading.Event, every_s: float = 4.0) -> None:
+    def run(self, stop: threading.Event, first_every_s: float = 4.0,
+            then_every_s: float = 20.0) -> None:  # fmt: skip
+        """Two orders per vehicle in quick succession (every vehicle gets work within
+        seconds), then a steadier stream: a stop takes a vehicle minutes to drive to and serve,
+        and a faster feed would only grow every plan to the vehicles' capacity."""
         self.setup()
-        while not stop.wait(every_s):
+        burst = 2 * len(self.vehicles)
+        while not stop.wait(first_every_s if self.sent < burst else then_every_s):
             self.order()
 
     def close(self) -> None:

@@ -84,6 +84,12 @@ class TripPlayer:
         self.target: PlanStop | None = None  # the stop the current trip drives to
         self.data: Any = None
         self.t0 = self.clock.now()
+        from models.sim import Device, Vehicle
+
+        # One car and one tracker box for every trip: the mounting the agent's aligner learnt
+        # stays true (a box that turned at every trip would look like a crash each time).
+        self.device = Device.random(seed)
+        self.car = Vehicle.random(seed)
         self._next_trip(origin, heading=(seed * 2.399963) % (2 * math.pi))
 
     # -- trips -------------------------------------------------------------------------------
@@ -112,7 +118,8 @@ class TripPlayer:
     def _play_route(self, route: Any, config: Any, target: PlanStop | None) -> None:
         from models.sim import Trip
 
-        self.data = Trip(self._seed(), route=route, config=config).data()
+        trip = Trip(self._seed(), route=route, device=self.device, vehicle=self.car, config=config)
+        self.data = trip.data()
         self.t0 = self.clock.now()
         self.trips += 1
         self.target = target

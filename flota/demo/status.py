@@ -161,7 +161,7 @@ def vehicle_row(
         imu_batches=int(st.get("mcu", {}).get("rx_imu_batch", 0)),
         events=sum(int(n) for k, n in agent.items() if k.startswith("event_")),
         obd_ready=bool(st.get("obd", {}).get("initialised")),
-        stops_done=int(st.get("stops", {}).get("stops_completed", 0)),
+        stops_done=int(st.get("stops", {}).get("completed", 0)),
         stops_planned=int(st.get("stops", {}).get("plan_stops", 0)),
         next_stop=None
         if etas is None

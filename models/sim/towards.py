@@ -72,7 +72,10 @@ def _curvature(legs: list[tuple[int, float]]) -> tuple[F64, list[int]]:
             junctions.append(total)
             pieces.append(np.full(n, dh / (n * DS)))
             total += n
-    return np.concatenate(pieces), junctions
+    # Real roads ease into turns (clothoids): the same 12 m box filter as Route.random keeps
+    # the turned angle (the end is then corrected as for any other drift).
+    kappa = np.convolve(np.concatenate(pieces), np.ones(12) / 12, mode="same")
+    return kappa, junctions
 
 
 def route_towards(
