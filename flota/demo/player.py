@@ -25,7 +25,10 @@ from models.sim.towards import MIN_ROUTE_M
 log = logging.getLogger(__name__)
 
 TRACK_M = 1.6  # between left and right wheels
-_STILL = ((0.0, 0.0, 9.81), (0.0, 0.0, 0.0))
+Imu = tuple[tuple[float, ...], tuple[float, ...]]
+# A healthy fleet: an engine fault in one trip of ten (the simulator's training default is one
+# in two, to have enough faults to learn from).
+ENGINE_FAULT_PROB = 0.1
 IDLE_RPM = 750.0
 SERVE_HERE_M = MIN_ROUTE_M  # a stop this near is served where the vehicle stands
 
@@ -97,7 +100,7 @@ class TripPlayer:
         """An errand: a random road-like trip from ``origin``."""
         from models.sim import Route, TripConfig
 
-        config = TripConfig(length_m=self.length_m)
+        config = TripConfig(length_m=self.length_m, engine_fault_prob=ENGINE_FAULT_PROB)
         route = replace(
             Route.random(self._seed(), config.length_m, config.road_kind),
             origin=origin,
@@ -110,7 +113,9 @@ class TripPlayer:
         from models.sim.towards import route_towards
 
         route = route_towards(self._seed(), origin, (stop.lat, stop.lon))
-        self._play_route(route, TripConfig(length_m=max(500.0, route.length_m)), stop)
+        length = max(500.0, route.length_m)
+        config = TripConfig(length_m=length, engine_fault_prob=ENGINE_FAULT_PROB)
+        self._play_route(route, config, stop)
 
     def _seed(self) -> int:
         return self.seed * 1000 + self.trips
@@ -120,6 +125,8 @@ class TripPlayer:
 
         trip = Trip(self._seed(), route=route, device=self.device, vehicle=self.car, config=config)
         self.data = trip.data()
+        self._rest = (_mean(self.data.acc[:50], self.data.gyro[:50]),
+                      _mean(self.data.acc[-50:], self.data.gyro[-50:]))  # fmt: skip
         self.t0 = self.clock.now()
         self.trips += 1
         self.target = target
@@ -142,11 +149,13 @@ class TripPlayer:
         fl, fr = v - dv, v + dv  # a left turn; which side is not visible in the magnitude
         return {"whlspeed_FL": fl, "whlspeed_FR": fr, "whlspeed_RL": fl, "whlspeed_RR": fr}
 
-    def imu(self, _i: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    def imu(self, _i: int) -> Imu:
         d = self.data
         k = self.now_index()
         if not 0 <= k < len(d.imu_t):
-            return _STILL
+            # At rest before or after the trip: gravity as this box, mounted as it is, feels it
+            # (not along its z axis: the aligner would see the box turn over at every stop).
+            return self._rest[0] if k < 0 else self._rest[1]
         a, g = d.acc[k], d.gyro[k]
         return (float(a[0]), float(a[1]), float(a[2])), (float(g[0]), float(g[1]), float(g[2]))
 
@@ -242,6 +251,11 @@ def _travelled(d: Any) -> Any:
     """Distance driven (m) at each IMU sample, from the GPS speeds."""
     v = np.interp(d.imu_t, d.gps_t, d.gps_speed)
     return np.concatenate([[0.0], np.cumsum(v[1:] * np.diff(d.imu_t))])
+
+
+def _mean(acc: Any, gyro: Any) -> Imu:
+    a, g = np.mean(acc, axis=0), np.mean(gyro, axis=0)
+    return (float(a[0]), float(a[1]), float(a[2])), (float(g[0]), float(g[1]), float(g[2]))
 
 
 def _distance_m(here: tuple[float, float], job: PlanStop) -> float:

@@ -158,3 +158,17 @@ def test_the_agent_s_stop_tracker_sees_each_stop_the_driver_served(tmp_path: Pat
     done = [e for e in emitted if e.kind == "stop_completed"]
     assert [e.details["order"] for e in done] == ["o-1", "o-2"]
     assert all(float(e.details["dwell_s"] or 0) >= 50 for e in done)  # type: ignore[arg-type]
+
+
+def test_at_rest_the_box_feels_gravity_as_it_is_mounted_not_along_its_z_axis() -> None:
+    player = TripPlayer(seed=8, origin=DEPOT, trip_length_m=1500, clock=FastClock())
+    d: Any = player.data
+    player.t0 = -1e9  # long after the trip: standing at a stop
+    acc, gyro = player.imu(0)
+    assert math.dist(acc, [float(x) for x in d.acc[-50:].mean(axis=0)]) < 1e-6
+    assert 9.0 < math.hypot(*acc) < 10.6
+    assert abs(acc[2] - 9.81) > 0.5  # this box is not mounted flat
+    assert math.hypot(*gyro) < 0.1
+    player.t0 = 1e9  # before the trip starts
+    acc0, _ = player.imu(0)
+    assert math.dist(acc0, [float(x) for x in d.acc[:50].mean(axis=0)]) < 1e-6
