@@ -86,6 +86,7 @@ class TripPlayer:
         self.served: list[str] = []  # stop ids, in the order served
         self.target: PlanStop | None = None  # the stop the current trip drives to
         self.data: Any = None
+        self._obd_at = -1
         self.t0 = self.clock.now()
         from models.sim import Device, Vehicle
 
@@ -124,7 +125,10 @@ class TripPlayer:
         from models.sim import Trip
 
         trip = Trip(self._seed(), route=route, device=self.device, vehicle=self.car, config=config)
-        self.data = trip.data()
+        prev = self.data
+        self.data = (trip.data() if prev is None
+                     else _continued(prev, self._obd_at, trip.data(), self.car))  # fmt: skip
+        self._obd_at = -1  # where the driver leaves this trip (its end unless cut short)
         self._rest = (_mean(self.data.acc[:50], self.data.gyro[:50]),
                       _mean(self.data.acc[-50:], self.data.gyro[-50:]))  # fmt: skip
         self.t0 = self.clock.now()
@@ -172,6 +176,7 @@ class TripPlayer:
             here = (float(d.lat[j]), float(d.lon[j]))
             self.distance_m += float(np.interp(d.gps_t[j], d.imu_t, _travelled(d)))
             heading = math.radians(90.0 - float(d.gps_track[j]))
+            self._obd_at = min(int(np.searchsorted(d.obd_t, d.gps_t[j])), len(d.obd_t) - 1)
             target, self.target = self.target, None
             # The trip may have ended short of the stop (a simulated collision stops it): serve
             # only where the stop is, else the next turn drives there again.
@@ -217,7 +222,8 @@ class TripPlayer:
         """At rest at ``here`` for the stop's service time: 1 Hz fixes, the engine idling, the
         IMU still. False when told to stop meanwhile."""
         d = self.data
-        idle = obd_pids(0.0, IDLE_RPM, float(d.coolant_c[-1]), float(d.fuel_pct[-1]), 0.0, 20.0)
+        k = self._obd_at
+        idle = obd_pids(0.0, IDLE_RPM, float(d.coolant_c[k]), float(d.fuel_pct[k]), 0.0, 20.0)
         elm.vehicle.pids.update(idle)
         self.t0 = -1e9  # past the trip's end: the IMU and wheel speeds read "still"
         track = float(d.gps_track[-1])
@@ -251,6 +257,19 @@ def _travelled(d: Any) -> Any:
     """Distance driven (m) at each IMU sample, from the GPS speeds."""
     v = np.interp(d.imu_t, d.gps_t, d.gps_speed)
     return np.concatenate([[0.0], np.cumsum(v[1:] * np.diff(d.imu_t))])
+
+
+def _continued(prev: Any, k: int, new: Any, car: Any) -> Any:
+    """``new`` with its engine carrying on from ``prev``: each simulated trip starts with a
+    random fuel level and, sometimes, a cold engine; one car's gauges do not jump between two
+    trips minutes apart (the agent's engine model would call a fuel drop). ``k``: the OBD
+    sample of ``prev`` the driver left it at."""
+    fuel = np.asarray(new.fuel_pct) + (float(prev.fuel_pct[k]) - float(new.fuel_pct[0]))
+    if float(fuel.min()) < 8.0:  # refuelled at the stop
+        fuel = fuel + (90.0 - float(fuel[0]))
+    warm = min(float(prev.coolant_c[k]), float(car.thermostat_c))
+    coolant = np.maximum(np.asarray(new.coolant_c), round(warm))  # no cold start: it just ran
+    return replace(new, fuel_pct=np.clip(fuel, 0.0, 100.0), coolant_c=coolant)
 
 
 def _mean(acc: Any, gyro: Any) -> Imu:

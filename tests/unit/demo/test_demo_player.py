@@ -172,3 +172,15 @@ def test_at_rest_the_box_feels_gravity_as_it_is_mounted_not_along_its_z_axis() -
     player.t0 = 1e9  # before the trip starts
     acc0, _ = player.imu(0)
     assert math.dist(acc0, [float(x) for x in d.acc[:50].mean(axis=0)]) < 1e-6
+
+
+def test_one_car_s_gauges_carry_on_from_one_trip_to_the_next() -> None:
+    player = TripPlayer(seed=13, origin=DEPOT, trip_length_m=1500, clock=FastClock())
+    for _ in range(4):
+        first: Any = player.data
+        end = (float(first.lat[-1]), float(first.lon[-1]))
+        player._next_trip(end, heading=0.0)
+        second: Any = player.data
+        assert abs(float(second.fuel_pct[0]) - float(first.fuel_pct[-1])) < 0.5
+        warm = min(float(first.coolant_c[-1]), player.car.thermostat_c)
+        assert float(second.coolant_c.min()) >= round(warm)  # no cold start right after a trip
