@@ -237,9 +237,16 @@ class Bridge:
                         infos.append(self.client.publish(mqtt_topic, rec.value, qos=1))
                         self._count("downlinked", channel.name)
                         self.metrics.messages_out.labels("bridge", f"down_{channel.name}").inc()
-                for info in infos:
-                    info.wait_for_publish(timeout=30)
-                consumer.commit()
+                if _all_published(infos):
+                    consumer.commit()
+                    continue
+                # Not delivered (MQTT down, or the broker slow to acknowledge): the offsets stay
+                # where they were and the batch is read again once the broker is back. A
+                # command or stored-ack may then reach a vehicle twice; both are idempotent.
+                self.metrics.errors.labels("bridge", "downlink_publish").inc()
+                for tp, records in polled.items():
+                    consumer.seek(tp, records[0].offset)
+                self._stop.wait(1.0)
         finally:
             consumer.close()
 
@@ -261,3 +268,20 @@ class Bridge:
             self.client.loop_stop()
             downlink.join(timeout=5)
             self.producer.close(timeout=5)
+
+
+def _all_published(infos: list[mqtt.MQTTMessageInfo], timeout_s: float = 30.0) -> bool:
+    """True once the broker acknowledged every publish (QoS 1 PUBACK); False, with the reason
+    logged, when the client is not connected or an acknowledgement does not come in time."""
+    deadline = time.monotonic() + timeout_s
+    for info in infos:
+        try:
+            info.wait_for_publish(timeout=max(0.0, deadline - time.monotonic()))
+        except (RuntimeError, ValueError) as err:  # paho: not connected, or queue full
+            log.warning("downlink publish failed (%s): the batch will be read again", err)
+            return False
+        if not info.is_published():
+            log.warning("downlink publish not acknowledged in %.0f s: the batch will be read"
+                        " again", timeout_s)  # fmt: skip
+            return False
+    return True
