@@ -15,16 +15,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from dispatch_support import fast_dispatch_settings
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from dispatch_support import fast_dispatch_settings, first_plan
+from kafka import KafkaProducer
 from pipeline_support import ingest_database
 from prometheus_client.parser import text_string_to_metric_families
 
-from cloud.ingest.kafka_topics import KafkaTopics
 from cloud.optimizer.dispatch.service import DispatchService
 from cloud.optimizer.dispatch.topics import depot_key, orders_topic
-from cloud.settings import DispatchSettings
-from flota_wire import Channel, Command, decode, topic
 
 TENANT, DEPOT = "acme", f"MET{uuid.uuid4().hex[:4]}"
 VAN = f"van-{uuid.uuid4().hex[:6]}"
@@ -58,26 +55,6 @@ def _get(samples: Samples, name: str, **labels: str) -> float | None:
     return samples.get((name, frozenset(labels.items())))
 
 
-def _first_plan(settings: DispatchSettings, timeout: float = 60.0) -> Command:
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap.split(","))
-    name = KafkaTopics(settings.kafka_topic_prefix).commands
-    try:
-        parts = consumer.partitions_for_topic(name) or set()
-        consumer.assign([TopicPartition(name, p) for p in parts])
-        consumer.seek_to_beginning()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for records in consumer.poll(timeout_ms=200).values():
-                for rec in records:
-                    tenant, _, vehicle = rec.key.decode().partition("/")
-                    msg = decode(topic(tenant, vehicle, Channel.COMMANDS), rec.value).message
-                    if vehicle == VAN and isinstance(msg, Command):
-                        return msg
-    finally:
-        consumer.close()
-    pytest.fail("no route plan for the van")
-
-
 def test_metrics_endpoint_shows_the_order_the_solve_and_the_plan(
     metrics_db: str, kafka_bootstrap: str
 ) -> None:
@@ -106,7 +83,7 @@ def test_metrics_endpoint_shows_the_order_the_solve_and_the_plan(
         send({"type": "order", "id": "no-location", "kind": "delivery"})  # counted, skipped
         producer.flush()
 
-        plan = _first_plan(settings)
+        plan = first_plan(settings, VAN)
         assert isinstance(plan.payload, dict)
         assert [s["order"] for s in plan.payload["stops"]] == ["o-1"]
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import psycopg
 import pytest
-from dispatch_support import fast_dispatch_settings
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from dispatch_support import fast_dispatch_settings, first_plan
+from kafka import KafkaProducer
 from pipeline_support import ingest_database, wait_for
 from pydantic import SecretStr
 
@@ -30,7 +30,7 @@ from cloud.optimizer.dispatch.topics import depot_key, orders_topic
 from edge_agent.agent import Agent
 from edge_agent.gps.fix import GpsFix
 from edge_agent.settings import load_settings
-from flota_wire import AckStatus, Channel, Command, decode, topic
+from flota_wire import AckStatus
 
 TENANT, DEPOT = "acme", "HEL"
 VAN = f"van-{uuid.uuid4().hex[:6]}"
@@ -76,27 +76,6 @@ class Cloud:
             t.join(timeout=30)
 
 
-def _first_plan(cloud: Cloud, timeout: float = 60.0) -> Command:
-    """The first route plan for VAN on the commands topic (as the bridge would read it)."""
-    consumer = KafkaConsumer(bootstrap_servers=cloud.dispatch.kafka_bootstrap.split(","))
-    name = cloud.topics.commands
-    try:
-        parts = consumer.partitions_for_topic(name) or set()
-        consumer.assign([TopicPartition(name, p) for p in parts])
-        consumer.seek_to_beginning()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for records in consumer.poll(timeout_ms=200).values():
-                for rec in records:
-                    tenant, _, vehicle = rec.key.decode().partition("/")
-                    msg = decode(topic(tenant, vehicle, Channel.COMMANDS), rec.value).message
-                    if vehicle == VAN and isinstance(msg, Command):
-                        return msg
-    finally:
-        consumer.close()
-    pytest.fail("no route plan for the van")
-
-
 def _order_status(db: str, order: str) -> Any:
     with psycopg.connect(db) as conn:
         row = conn.execute(
@@ -127,7 +106,7 @@ def test_agent_stop_completed_marks_the_order_done(
               "location": {"lat": CUSTOMER[0], "lon": CUSTOMER[1]}})  # fmt: skip
         producer.flush(30)
 
-        plan = _first_plan(cloud)
+        plan = first_plan(cloud.dispatch, VAN)
         assert isinstance(plan.payload, dict)
         assert [s["id"] for s in plan.payload["stops"]] == ["o-1:delivery"]
 
