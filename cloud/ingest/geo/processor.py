@@ -36,7 +36,6 @@ from cloud.ingest.geo.machine import FixIn, Tracker
 from cloud.ingest.geo.state import VehicleState
 from cloud.ingest.kafka_admin import ensure_topics
 from cloud.ingest.kafka_topics import KafkaTopics, vehicle_key
-from cloud.ingest.kafka_wait import wait_for_partitions
 from cloud.ingest.metrics import IngestMetrics
 from flota_wire.errors import WireError
 from flota_wire.jsoncodec import decode_event
@@ -100,18 +99,16 @@ class GeoProcessor:
         ensure_topics(settings)
         self.conn: psycopg.Connection[Any] = connect(settings.database_url.get_secret_value())
         self.refresh(force=True)
+        # Same key -> same partition number on both topics; the range assignor hands partition
+        # i of both topics to one member, so one member sees all of a vehicle's input. The
+        # listener seeks newly assigned partitions to the offsets saved with the state.
         self.consumer: KafkaConsumer = make_consumer(
             settings,
             group=self.group,
             topics=[self.topics.telemetry, self.topics.events],
             client_id="flota-geo",
+            listener=_Reassign(self),
         )
-        # Same key -> same partition number on both topics; the range assignor hands partition
-        # i of both topics to one member, so one member sees all of a vehicle's input.
-        inputs = [self.topics.telemetry, self.topics.events]
-        self.consumer.unsubscribe()  # again, with the listener that seeks to saved offsets
-        self.consumer.subscribe(inputs, listener=_Reassign(self))
-        wait_for_partitions(self.consumer, inputs)
         self.producer: KafkaProducer = make_producer(settings, client_id="flota-geo")
 
     # --- configuration ----------------------------------------------------------------------
